@@ -1,0 +1,423 @@
+r"""Recursive filtering on the kernels, in modal (complex-pole) form.
+
+Direct-form denominators are accepted as input but never scanned: a float32
+scan of ``y[t] = x[t] - a1 y[t-1] - a2 y[t-2]`` loses all accuracy when the
+poles approach the unit circle. Instead the denominator is factored,
+
+.. math::
+    \frac{1}{A(z)} = \prod_k \frac{1}{1 - p_k z^{-1}},
+
+(roots found in double precision), and the filter runs as a cascade of
+complex first-order recurrences :math:`h_k[t] = p_k h_k[t-1] + h_{k-1}[t]`,
+whose error stays at float32 rounding for any pole radius below 1. A cascade
+rather than a partial-fraction sum keeps repeated and nearly real poles exact.
+Numerators are FIR and run directly.
+
+Signal NaN/Inf is not checked: it propagates to every later output sample.
+Non-finite coefficients and unstable time-invariant filters raise ``ValueError``.
+"""
+
+from typing import Optional, Union
+
+import torch
+import torch.nn.functional as F
+
+from ..kernels import allpole_recurrence, linear_recurrence
+
+Tensor = torch.Tensor
+_REAL = (torch.float32, torch.float64)
+
+
+def _coefficients(name: str, value, min_dims: int = 1) -> Tensor:
+    """Coefficients as a real floating tensor, checked for shape and finiteness."""
+    t = value if isinstance(value, Tensor) else torch.as_tensor(value, dtype=torch.float64)
+    if not (t.is_floating_point() and t.dtype in _REAL):
+        raise ValueError(f"{name} must be float32 or float64, got {t.dtype}")
+    if t.dim() < min_dims or t.shape[-1] == 0:
+        raise ValueError(f"{name} must have at least {min_dims} dim(s) and a non-empty last dim, got {tuple(t.shape)}")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} holds NaN or Inf values (shape {tuple(t.shape)})")
+    return t
+
+
+def _signal(x) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dtype not in _REAL:
+        raise ValueError(f"x must be float32 or float64, got {x.dtype}")
+    if x.dim() < 1:
+        raise ValueError(f"x must have a time axis (last), got shape {tuple(x.shape)}")
+    return x
+
+
+def _normalise(name: str, b: Tensor, a: Tensor):
+    """Divide numerator and denominator by the leading denominator coefficient."""
+    if bool((a[..., 0] == 0).any()):
+        raise ValueError(f"{name}[..., 0] must be non-zero (it normalises the filter), got {a[..., 0]}")
+    return b / a[..., :1], a / a[..., :1]
+
+
+def polynomial_roots(c: Tensor) -> Tensor:
+    r"""Roots of :math:`z^M + c_1 z^{M-1} + \dots + c_M` for ``c = [1, c_1, ..., c_M]``.
+
+    Computed in double precision: closed form up to order 2 (choosing the
+    quadratic's sign that avoids cancellation), companion-matrix eigenvalues
+    above. Differentiable except at repeated roots, where root derivatives are
+    infinite; parameterise poles directly to learn such filters.
+
+    Args:
+        c: monic coefficients, ``(..., M + 1)``, ``c[..., 0] == 1``.
+
+    Returns:
+        complex128 roots, ``(..., M)``; real roots have zero imaginary part.
+
+    Example:
+        >>> polynomial_roots(torch.tensor([1.0, -1.5, 0.5]))
+        tensor([1.0000+0.j, 0.5000+0.j], dtype=torch.complex128)
+    """
+    c = c.to(torch.complex128)
+    order = c.shape[-1] - 1
+    if order == 0:
+        return c[..., :0]
+    if order == 1:
+        return -c[..., 1:]
+    if order == 2:
+        c1, c2 = c[..., 1], c[..., 2]
+        s = torch.sqrt(c1 * c1 - 4 * c2)
+        s = torch.where((c1.conj() * s).real >= 0, s, -s)
+        q = -(c1 + s) / 2
+        safe = torch.where(q == 0, torch.ones_like(q), q)
+        return torch.stack([q, torch.where(q == 0, torch.zeros_like(q), c2 / safe)], -1)
+    companion = torch.zeros(*c.shape[:-1], order, order, dtype=c.dtype, device=c.device)
+    companion[..., 0, :] = -c[..., 1:]
+    companion[..., 1:, :-1] = torch.eye(order - 1, dtype=c.dtype, device=c.device)
+    return torch.linalg.eigvals(companion)
+
+
+def _check_stable(name: str, poles: Tensor) -> None:
+    radius = poles.abs()
+    if bool((radius >= 1).any()):
+        raise ValueError(
+            f"{name} describes an unstable filter: largest pole radius {float(radius.max()):.9g} >= 1 "
+            f"(poles must lie strictly inside the unit circle)"
+        )
+
+
+def _fir(x: Tensor, b: Tensor, history: Optional[Tensor] = None, varying: bool = False) -> Tensor:
+    """``v[t] = sum_k b_k[t] x[t-k]``; ``b`` is ``(..., nb)``, or ``(..., T, nb)``
+    when ``varying``; ``history`` holds ``x[-1], x[-2], ...`` (zeros if None)."""
+    taps = b.shape[-1]
+    if history is None:
+        history = x.new_zeros(*x.shape[:-1], taps - 1)
+    batch = torch.broadcast_shapes(x.shape[:-1], history.shape[:-1])
+    extended = torch.cat([history.flip(-1).expand(*batch, taps - 1), x.expand(*batch, x.shape[-1])], -1)
+    if varying:
+        windows = extended.unfold(-1, taps, 1)  # (..., T, taps), window[t][j] = x[t + j - taps + 1]
+        return (windows.flip(-1) * b).sum(-1)
+    batch = torch.broadcast_shapes(batch, b.shape[:-1])
+    rows = extended.expand(*batch, extended.shape[-1]).reshape(1, -1, extended.shape[-1])
+    weight = b.expand(*batch, taps).reshape(-1, 1, taps).flip(-1)
+    return F.conv1d(rows, weight.to(rows.dtype), groups=weight.shape[0]).reshape(*batch, x.shape[-1])
+
+
+def _cascade(v: Tensor, poles: Tensor, state: Optional[Tensor], backend: Optional[str]) -> Tensor:
+    """Run ``v`` through complex one-poles ``poles[..., k]`` (``(..., 1 or T, K)``) in cascade.
+
+    ``state`` holds the complex states entering each stage, ``(..., K)``.
+    Returns every stage's output stacked on a new last axis, ``(..., T, K)``.
+    """
+    h = v.to(torch.complex128 if v.dtype == torch.float64 else torch.complex64)
+    stages = []
+    for k in range(poles.shape[-1]):
+        h = linear_recurrence(h, poles[..., k].to(h.dtype), None if state is None else state[..., k], backend=backend)
+        stages.append(h)
+    return torch.stack(stages, -1)
+
+
+def _df2t_final_state(x: Tensor, y: Tensor, b: Tensor, a: Tensor, zi: Tensor) -> Tensor:
+    """scipy's transposed-direct-form-II state after the last sample.
+
+    ``zf[k] = sum_{m>k} (b_m x[T-1+k+1-m] - a_m y[T-1+k+1-m]) + zi[k+T]``,
+    with samples before the block taken as zero (their effect is ``zi``).
+    """
+    size = zi.shape[-1]
+    steps = x.shape[-1]
+    x_tail = F.pad(x, (max(size - steps, 0), 0))[..., -size:]
+    y_tail = F.pad(y, (max(size - steps, 0), 0))[..., -size:]
+    b = F.pad(b, (0, size + 1 - b.shape[-1]))
+    a = F.pad(a, (0, size + 1 - a.shape[-1]))
+    zf = torch.stack(
+        [
+            (b[..., k + 1:] * x_tail[..., k:].flip(-1)).sum(-1) - (a[..., k + 1:] * y_tail[..., k:].flip(-1)).sum(-1)
+            for k in range(size)
+        ],
+        -1,
+    )
+    if steps < size:
+        zf = zf + F.pad(zi[..., steps:], (0, steps))
+    return zf
+
+
+def lfilter(
+    x: Tensor,
+    b: Union[Tensor, list],
+    a: Union[Tensor, list],
+    zi: Optional[Tensor] = None,
+    *,
+    backend: Optional[str] = None,
+):
+    r"""Time-invariant IIR filter with :func:`scipy.signal.lfilter` semantics.
+
+    .. math::
+        Y(z) = \frac{B(z) X(z) + Z_i(z)}{A(z)},\quad
+        B(z) = \sum_{k} b_k z^{-k},\ A(z) = \sum_k a_k z^{-k}
+
+    where :math:`Z_i(z) = \sum_k zi_k z^{-k}` is the transposed-direct-form-II
+    initial state (what ``scipy.signal.lfilter_zi`` / ``lfiltic`` produce).
+    The denominator runs as a cascade of complex one-poles (see the module
+    docstring); every pole must lie strictly inside the unit circle.
+
+    Args:
+        x: real signal, ``(..., T)``.
+        b: numerator, ``(..., nb)``; leading dims broadcast against ``x``.
+        a: denominator, ``(..., na)``, ``a[..., 0] != 0``.
+        zi: initial state, ``(..., max(na, nb) - 1)``. When given, the final
+            state is returned too (as in scipy), ready to filter the next block.
+        backend: kernel backend, None for automatic.
+
+    Returns:
+        ``y`` ``(*batch, T)``, or ``(y, zf)`` when ``zi`` is given.
+
+    Example:
+        >>> x = torch.tensor([1.0, 0.0, 0.0, 0.0])
+        >>> lfilter(x, [1.0, 0.0], [1.0, -0.5])
+        tensor([1.0000, 0.5000, 0.2500, 0.1250])
+    """
+    x = _signal(x)
+    b, a = _normalise("a", _coefficients("b", b), _coefficients("a", a))
+    dtype = torch.promote_types(torch.promote_types(x.dtype, b.dtype), a.dtype)
+    x, b, a = x.to(dtype), b.to(dtype), a.to(dtype)
+    size = max(a.shape[-1], b.shape[-1]) - 1
+    if zi is not None:
+        zi = _signal(zi).to(dtype)
+        if zi.shape[-1:] != (size,):
+            raise ValueError(f"zi must end with max(len(a), len(b)) - 1 = {size}, got shape {tuple(zi.shape)}")
+    poles = polynomial_roots(a)
+    _check_stable("a", poles)
+    v = _fir(x, b)
+    if zi is not None and size > 0:
+        head = min(size, x.shape[-1])
+        v = torch.cat([v[..., :head] + zi[..., :head], v[..., head:]], -1)
+    y = v
+    if poles.shape[-1] > 0:
+        y = _cascade(v, poles.unsqueeze(-2), None, backend)[..., -1].real.to(dtype)
+    if zi is None:
+        return y
+    return y, _df2t_final_state(x, y, b, a, zi)
+
+
+def sosfilt(x: Tensor, sos: Tensor, zi: Optional[Tensor] = None, *, backend: Optional[str] = None):
+    r"""Cascade of second-order sections, :func:`scipy.signal.sosfilt` semantics.
+
+    Args:
+        x: real signal, ``(..., T)``.
+        sos: sections ``[b0, b1, b2, a0, a1, a2]``, ``(..., n_sections, 6)``.
+        zi: per-section transposed-direct-form-II state, ``(..., n_sections, 2)``
+            (scipy's ``(n_sections, 2)`` for one signal; batch dims lead here,
+            as everywhere in ddsp_kit). When given, ``(y, zf)`` is returned.
+        backend: kernel backend, None for automatic.
+
+    Returns:
+        ``y``, or ``(y, zf)`` when ``zi`` is given.
+
+    Example:
+        >>> sos = torch.tensor([[1.0, 0.0, 0.0, 1.0, -0.5, 0.0]])
+        >>> sosfilt(torch.tensor([1.0, 0.0, 0.0]), sos)
+        tensor([1.0000, 0.5000, 0.2500])
+    """
+    sos = _coefficients("sos", sos, min_dims=2)
+    if sos.shape[-1] != 6:
+        raise ValueError(f"sos must be (..., n_sections, 6), got shape {tuple(sos.shape)}")
+    if zi is not None and zi.shape[-2:] != (sos.shape[-2], 2):
+        raise ValueError(f"zi must be (..., n_sections={sos.shape[-2]}, 2), got shape {tuple(zi.shape)}")
+    y, states = x, []
+    for s in range(sos.shape[-2]):
+        section = sos[..., s, :]
+        out = lfilter(y, section[..., :3], section[..., 3:], None if zi is None else zi[..., s, :], backend=backend)
+        if zi is None:
+            y = out
+        else:
+            y, state = out
+            states.append(state)
+    if zi is None:
+        return y
+    return y, torch.stack(states, -2)
+
+
+def _section(x: Tensor, b: Tensor, poles: Tensor, state: Optional[Tensor], backend: Optional[str]):
+    """One second-order section: FIR numerator ``b`` ``(..., 1 or T, 3)``, then
+    the cascade of the complex one-poles ``poles`` ``(..., 1 or T, 2)``.
+
+    ``state`` is real ``(..., 6)``: ``x[-1], x[-2]``, then the two complex
+    one-pole states as (real, imag) pairs.
+    """
+    varying = b.shape[-2] != 1
+    history = None if state is None else state[..., :2]
+    v = _fir(x, b if varying else b.squeeze(-2), history, varying)
+    h0 = None if state is None else torch.complex(state[..., 2::2], state[..., 3::2])
+    stages = _cascade(v, poles, h0, backend)
+    y = stages[..., -1].real.to(x.dtype)
+    if history is None:
+        history = x.new_zeros(2)
+    past = torch.cat([history.flip(-1).expand(*x.shape[:-1], 2), x], -1)[..., -2:].flip(-1)
+    ends = torch.view_as_real(stages[..., -1, :]).flatten(-2).to(x.dtype)
+    past = past.expand(*ends.shape[:-1], 2)
+    return y, torch.cat([past, ends], -1)
+
+
+def sosfilt_tv(x: Tensor, sos: Tensor, state: Optional[Tensor] = None, *, backend: Optional[str] = None):
+    r"""Time-varying cascade of second-order sections, per-sample coefficients.
+
+    Each section's denominator :math:`1 + a_1[t] z^{-1} + a_2[t] z^{-2}` is
+    factored at every sample into its two poles :math:`p_1[t], p_2[t]` (closed
+    form) and run as two complex one-poles in cascade,
+
+    .. math::
+        v[t] = \sum_{k=0}^2 b_k[t] x[t-k],\quad
+        h_1[t] = p_1[t] h_1[t-1] + v[t],\quad
+        h_2[t] = p_2[t] h_2[t-1] + h_1[t],\quad y[t] = \mathrm{Re}\, h_2[t].
+
+    With constant coefficients this is exactly the direct-form biquad. With
+    moving coefficients it is the modal realisation: it stays stable whenever
+    every sample's poles lie inside the unit circle (a time-varying direct form
+    does not guarantee that) and keeps float32 accuracy near the unit circle.
+
+    Args:
+        x: real signal, ``(..., T)``.
+        sos: sections ``[b0, b1, b2, a0, a1, a2]`` per sample, ``(..., n_sections, T, 6)``,
+            or ``(..., n_sections, 1, 6)`` for constant coefficients.
+        state: ``(..., n_sections, 6)`` from a previous block (zeros to start).
+            When given, ``(y, final_state)`` is returned.
+        backend: kernel backend, None for automatic.
+
+    Returns:
+        ``y``, or ``(y, final_state)`` when ``state`` is given.
+
+    Example:
+        >>> sos = torch.tensor([[[1.0, 0.0, 0.0, 1.0, -0.5, 0.0]]])
+        >>> sosfilt_tv(torch.tensor([1.0, 0.0, 0.0]), sos)
+        tensor([1.0000, 0.5000, 0.2500])
+    """
+    x = _signal(x)
+    sos = _coefficients("sos", sos, min_dims=3)
+    if sos.shape[-1] != 6 or sos.shape[-2] not in (1, x.shape[-1]):
+        raise ValueError(
+            f"sos must be (..., n_sections, T={x.shape[-1]} or 1, 6), got shape {tuple(sos.shape)}"
+        )
+    n_sections = sos.shape[-3]
+    if state is not None and state.shape[-2:] != (n_sections, 6):
+        raise ValueError(f"state must be (..., n_sections={n_sections}, 6), got shape {tuple(state.shape)}")
+    b, a = _normalise("sos[..., 3]", sos[..., :3], sos[..., 3:])
+    poles = polynomial_roots(a)
+    _check_stable("sos", poles)
+    y, states = x, []
+    for s in range(n_sections):
+        y, final = _section(
+            y, b[..., s, :, :].to(x.dtype), poles[..., s, :, :], None if state is None else state[..., s, :], backend
+        )
+        states.append(final)
+    if state is None:
+        return y
+    return y, torch.stack(states, -2)
+
+
+def biquad(
+    x: Tensor,
+    pole: Tensor,
+    zero: Optional[Tensor] = None,
+    gain: Union[Tensor, float] = 1.0,
+    state: Optional[Tensor] = None,
+    *,
+    backend: Optional[str] = None,
+):
+    r"""Second-order section from a complex pole and zero (and their conjugates).
+
+    .. math::
+        H(z) = g\,\frac{(1 - q z^{-1})(1 - \bar q z^{-1})}{(1 - p z^{-1})(1 - \bar p z^{-1})}
+
+    Parameterising by ``p`` keeps the filter stable by construction whenever
+    ``|p| < 1`` (e.g. ``p = sigmoid(u) * exp(1j * w)``). Time-varying values
+    run as in :func:`sosfilt_tv`.
+
+    Args:
+        x: real signal, ``(..., T)``.
+        pole: complex pole ``p``, ``(..., T)`` per sample or ``(..., 1)``.
+        zero: complex zero ``q`` (same layout), None for no zeros.
+        gain: real gain ``g``, a float or ``(..., T or 1)``.
+        state: ``(..., 6)`` from a previous block (zeros to start); when given,
+            ``(y, final_state)`` is returned.
+        backend: kernel backend, None for automatic.
+
+    Returns:
+        ``y``, or ``(y, final_state)`` when ``state`` is given.
+
+    Example:
+        >>> y = biquad(torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.5j]))
+        >>> torch.allclose(y, torch.tensor([1.0, 0.0, -0.25]))
+        True
+    """
+    x = _signal(x)
+    if not (isinstance(pole, Tensor) and pole.is_complex() and pole.dim() >= 1):
+        raise ValueError("pole must be a complex tensor (..., T or 1)")
+    for name, value in (("pole", pole), ("zero", zero)):
+        if value is not None and not bool(torch.isfinite(value).all()):
+            raise ValueError(f"{name} holds NaN or Inf values (shape {tuple(value.shape)})")
+    _check_stable("pole", pole)
+    gain = torch.as_tensor(gain, dtype=x.dtype, device=x.device)
+    gain = gain.reshape(1) if gain.dim() == 0 else gain
+    _coefficients("gain", gain)
+    if zero is None:
+        b = torch.stack([gain, torch.zeros_like(gain), torch.zeros_like(gain)], -1)
+    else:
+        b = gain.unsqueeze(-1) * torch.stack([torch.ones_like(zero.real), -2 * zero.real, zero.abs() ** 2], -1)
+    if state is not None and state.shape[-1:] != (6,):
+        raise ValueError(f"state must be (..., 6), got shape {tuple(state.shape)}")
+    poles = torch.stack([pole, pole.conj()], -1).to(torch.complex128)
+    y, final = _section(x, b.to(x.dtype), poles, state, backend)
+    return y if state is None else (y, final)
+
+
+def allpole(x: Tensor, a: Tensor, zi: Optional[Tensor] = None, *, backend: Optional[str] = None):
+    r"""All-pole (LPC synthesis) filter with per-sample coefficients of any order.
+
+    .. math::
+        y[t] = x[t] - \sum_{k=1}^{M} a_k[t]\, y[t-k]
+
+    A time-varying direct form cannot be factored into first-order modes, so
+    this runs :func:`ddsp_kit.kernels.allpole_recurrence` (double-precision
+    state on every backend; the adjoint is the same filter in reverse time).
+    Constant coefficients are checked for stability; per-sample coefficients
+    are not (a time-varying all-pole can diverge even when every sample's
+    poles lie inside the unit circle: use :func:`sosfilt_tv` for guarantees).
+
+    Args:
+        x: real signal, ``(..., T)``.
+        a: coefficients ``a_1..a_M`` (no leading 1), ``(..., T, M)`` or ``(..., 1, M)``.
+        zi: past outputs ``y[-1], ..., y[-M]``, ``(..., M)``. When given,
+            ``(y, zf)`` is returned with ``zf`` in the same layout.
+        backend: kernel backend, None for automatic.
+
+    Example:
+        >>> allpole(torch.tensor([1.0, 0.0, 0.0]), torch.tensor([[-0.5]]))
+        tensor([1.0000, 0.5000, 0.2500])
+    """
+    x = _signal(x)
+    a = _coefficients("a", a, min_dims=2)
+    if a.shape[-2] == 1:
+        _check_stable("a", polynomial_roots(F.pad(a, (1, 0), value=1.0)))
+    y = allpole_recurrence(x, a, zi, backend=backend)
+    if zi is None:
+        return y
+    order = a.shape[-1]
+    history = torch.cat([zi.to(y.dtype).flip(-1).expand(*y.shape[:-1], order), y], -1)
+    return y, history[..., -order:].flip(-1)

@@ -1,0 +1,8 @@
+"""Differentiable linear recurrences: the primitive under every recursive block.
+
+See :mod:`ddsp_kit.kernels.recurrence` for the maths and the backends.
+"""
+
+from .recurrence import BACKENDS, allpole_recurrence, available_backends, linear_recurrence
+
+__all__ = ["BACKENDS", "allpole_recurrence", "available_backends", "linear_recurrence"]

@@ -1,0 +1,121 @@
+"""Pure-torch backend: chunked scans that run on any device.
+
+``scan`` solves ``h[t] = a[t] h[t-1] + x[t]`` in three steps (scan, then
+propagate):
+
+1. cut time into chunks of ``CHUNK`` samples and solve each chunk from a zero
+   state, all chunks at once. With a time-varying ``a`` this is a Hillis-Steele
+   scan (``log2(CHUNK)`` vectorised steps of ``h[i] += A[i] h[i-d]``,
+   ``A[i] *= A[i-d]``); with ``a`` constant over time it is one matrix product
+   with the lower-triangular Toeplitz matrix ``W[i, j] = a^(i-j)``;
+2. the state entering each chunk obeys the same recurrence, one step per chunk
+   with coefficient ``prod(a)`` over the chunk: solve it recursively;
+3. add each chunk's entering state times the running product of ``a``.
+
+No logarithms and no divisions, so zeros in ``a`` and complex ``a`` are exact.
+
+``allpole`` solves the order-``M`` direct-form recurrence. Products of
+companion matrices are ill-conditioned, so instead of a matrix scan it runs
+the filter itself: all chunks step in parallel through their ``C`` samples,
+once to get each chunk's zero-state end state and its state-transition matrix
+(the responses to the ``M`` unit initial states), then, once the entering
+states are chained across chunks, a second time to produce the output.
+It computes in double precision.
+"""
+
+import math
+
+import torch
+
+CHUNK = 128
+
+
+def _chunk(t: torch.Tensor, size: int, steps: int) -> torch.Tensor:
+    """Zero-pad the time axis (last) to ``steps`` samples and fold it into ``(..., K, size)``."""
+    t = torch.nn.functional.pad(t, (0, steps - t.shape[-1]))
+    return t.unflatten(-1, (steps // size, size))
+
+
+def _local_varying(a: torch.Tensor, x: torch.Tensor):
+    """Zero-state scan of each chunk ``(..., K, C)``; returns ``(h, running product of a)``."""
+    h, prod = x, a
+    d = 1
+    while d < x.shape[-1]:
+        h = torch.cat([h[..., :d], h[..., d:] + prod[..., d:] * h[..., :-d]], -1)
+        prod = torch.cat([prod[..., :d], prod[..., d:] * prod[..., :-d]], -1)
+        d *= 2
+    return h, prod
+
+
+def _local_constant(a: torch.Tensor, x: torch.Tensor):
+    """Zero-state scan of each chunk ``(..., K, C)`` for ``a`` ``(..., 1)`` constant
+    in time: one product with the Toeplitz matrix ``W[i, j] = a^(i-j)``."""
+    size = x.shape[-1]
+    powers = torch.cat([torch.ones_like(a), a.expand(*a.shape[:-1], size).cumprod(-1)], -1)
+    lag = torch.arange(size, device=x.device)
+    lag = lag[:, None] - lag[None, :]
+    toeplitz = powers[..., lag.clamp(min=0)] * (lag >= 0)
+    return x @ toeplitz.transpose(-1, -2), powers[..., 1:].unsqueeze(-2)
+
+
+def scan(x: torch.Tensor, a: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """``h[t] = a[t] h[t-1] + x[t]``; ``a`` is ``(..., 1 or T)`` with as many
+    dims as ``x`` ``(..., T)`` and broadcastable to it, ``h0`` is ``x.shape[:-1]``."""
+    steps = x.shape[-1]
+    size = min(CHUNK, steps)
+    padded = math.ceil(steps / size) * size
+    xc = _chunk(x, size, padded)
+    if a.shape[-1] == 1:
+        h, prod = _local_constant(a, xc)
+    else:
+        # Padding a with zeros is harmless: padded samples are cut off.
+        h, prod = _local_varying(_chunk(a, size, padded), xc)
+    entering = h0.unsqueeze(-1)
+    if h.shape[-2] > 1:
+        # The state entering chunk k leaves chunk k-1: the same recurrence, one step a chunk.
+        ends = scan(h[..., -1], prod[..., -1], h0)
+        entering = torch.cat([entering.expand(*ends.shape[:-1], 1), ends[..., :-1]], -1)
+    h = h + prod * entering.unsqueeze(-1)
+    return h.flatten(-2)[..., :steps]
+
+
+def allpole(x: torch.Tensor, a: torch.Tensor, zi: torch.Tensor) -> torch.Tensor:
+    """``y[t] = x[t] - sum_k a[t, k] y[t-1-k]``; ``a`` is ``(..., 1 or T, M)``,
+    ``zi`` ``(..., M)`` holds ``y[-1], ..., y[-M]``."""
+    out_dtype = x.dtype
+    x, a, zi = (t.to(torch.float64) for t in (x, a, zi))
+    steps, order = x.shape[-1], a.shape[-1]
+    batch = torch.broadcast_shapes(x.shape[:-1], a.shape[:-2], zi.shape[:-1])
+    size = max(8, math.ceil(math.sqrt(steps)))
+    padded = math.ceil(steps / size) * size
+    chunks = padded // size
+    xc = _chunk(x, size, padded)  # (..., K, C)
+    ac = a.unsqueeze(-3) if a.shape[-2] == 1 else torch.nn.functional.pad(
+        a, (0, 0, 0, padded - steps)).unflatten(-2, (chunks, size))  # (..., K or 1, C or 1, M)
+
+    def run(state, forced):
+        """Step all chunks through their samples; ``state`` is ``(..., K, M, P)``
+        (P parallel problems), ``forced`` says which problems see the input."""
+        outputs = []
+        for t in range(size):
+            coef = ac[..., t if ac.shape[-2] > 1 else 0, :]  # (..., K|1, M)
+            y = forced * xc[..., t, None] - torch.einsum("...m,...mp->...p", coef, state)
+            state = torch.cat([y.unsqueeze(-2), state[..., :-1, :]], -2)
+            outputs.append(y)
+        return state, torch.stack(outputs, -2)  # (..., K, C, P)
+
+    # Pass 1: problem 0 is the zero-state response to x, problems 1..M the
+    # zero-input responses to the unit initial states (the transition matrix).
+    eye = torch.eye(order, dtype=x.dtype, device=x.device)
+    init = torch.cat([torch.zeros(order, 1, dtype=x.dtype, device=x.device), eye], -1)
+    forced = torch.zeros(order + 1, dtype=x.dtype, device=x.device)
+    forced[0] = 1.0
+    end, _ = run(init.expand(*batch, chunks, order, order + 1), forced)
+    # Chain the states entering each chunk: s_k = Phi_k s_{k-1} + f_k.
+    entering = [zi.expand(*batch, order)]
+    for k in range(chunks - 1):
+        s = entering[-1]
+        entering.append(end[..., k, :, 0] + torch.einsum("...ij,...j->...i", end[..., k, :, 1:], s))
+    # Pass 2: the true response of every chunk from its entering state.
+    _, y = run(torch.stack(entering, -2).unsqueeze(-1), forced[:1])
+    return y.squeeze(-1).flatten(-2)[..., :steps].to(out_dtype)

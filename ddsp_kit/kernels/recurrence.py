@@ -1,0 +1,274 @@
+"""Differentiable linear recurrences with a backend dispatch table.
+
+Two primitives, each an ``autograd.Function`` whose backward pass runs the same
+primitive in reverse time (so it is itself differentiable and double backward,
+hence Hessian-vector products, comes for free):
+
+``linear_recurrence``
+    The first-order recurrence ``h[t] = a[t] h[t-1] + x[t]``, real or complex.
+    Its adjoint is ``lam[t] = g[t] + conj(a[t+1]) lam[t+1]`` (a first-order
+    recurrence in reverse time), with ``dL/dx = lam``,
+    ``dL/da[t] = lam[t] conj(h[t-1])`` and ``dL/dh[-1] = conj(a[0]) lam[0]``.
+    Every recursive filter of ddsp_kit is built from it in modal (complex-pole)
+    form.
+
+``allpole_recurrence``
+    The order-``M`` direct-form all-pole ``y[t] = x[t] - sum_k a_k[t] y[t-k]``
+    with per-sample coefficients (time-varying LPC, as in the DAFx-24 paper
+    "Differentiable All-pole Filters for Time-varying Audio Systems"). A
+    time-varying direct form cannot be split into first-order modes, so it has
+    its own kernel. Its adjoint is the all-pole filter in reverse time with the
+    coefficients delayed: ``lam[t] = g[t] - sum_k a_k[t+k] lam[t+k]``,
+    ``dL/dx = lam``, ``dL/da_k[t] = -lam[t] y[t-k]``.
+
+Backends (``BACKENDS``): ``"numba"`` (compiled CPU loop, parallel over rows,
+double-precision state) and ``"torch"`` (chunked scan in plain torch ops, any
+device). ``backend=None`` picks numba for CPU tensors when it is installed,
+torch otherwise.
+
+NaN or Inf in the signal ``x`` is not checked (it would cost a pass over the
+data on every call): it propagates through the state, so every output sample
+from the first non-finite input onward is non-finite. Non-finite coefficients
+or initial states are rejected with ``ValueError``.
+"""
+
+from typing import Callable, NamedTuple, Optional
+
+import torch
+
+from . import _torch
+
+try:
+    from . import _numba
+except ImportError:  # numba is optional: the torch backend runs everywhere.
+    _numba = None
+
+
+class Backend(NamedTuple):
+    """Kernels of one backend and the device types they run on."""
+
+    scan: Callable
+    allpole: Callable
+    devices: tuple
+
+
+BACKENDS = {"torch": Backend(_torch.scan, _torch.allpole, ("cpu", "cuda", "mps", "xpu", "meta"))}
+if _numba is not None:
+    BACKENDS["numba"] = Backend(_numba.scan, _numba.allpole, ("cpu",))
+
+_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
+
+
+def available_backends() -> list:
+    """Names of the backends that can run here."""
+    return sorted(BACKENDS)
+
+
+def _backend(name: Optional[str], device: torch.device) -> Backend:
+    if name is None:
+        name = "numba" if device.type == "cpu" and "numba" in BACKENDS else "torch"
+    if name not in BACKENDS:
+        raise ValueError(f"backend={name!r} is not available; available: {available_backends()}")
+    backend = BACKENDS[name]
+    if device.type not in backend.devices:
+        raise ValueError(f"backend={name!r} cannot run on device {device}")
+    return backend
+
+
+def _check_finite(name: str, t: torch.Tensor) -> None:
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} holds NaN or Inf values (shape {tuple(t.shape)})")
+
+
+def _prepare(x, coeffs, state, coeff_dims: int, state_size: Optional[int]):
+    """Validate, promote to a common dtype, and align dims for a primitive.
+
+    ``coeff_dims`` counts the trailing dims of ``coeffs`` that are not batch
+    (time, plus order for the all-pole). Returns tensors with equal leading
+    (batch) rank and the broadcast batch shape.
+    """
+    for name, t in (("x", x), ("a", coeffs), ("initial", state)):
+        if t is not None and not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if x.dim() < 1:
+        raise ValueError(f"x must have a time axis (last), got shape {tuple(x.shape)}")
+    if coeffs.dim() < coeff_dims:
+        raise ValueError(f"a must have at least {coeff_dims} dims, got shape {tuple(coeffs.shape)}")
+    steps = x.shape[-1]
+    time = coeffs.shape[coeffs.dim() - coeff_dims]
+    if time not in (1, steps):
+        raise ValueError(
+            f"a has {time} time steps (shape {tuple(coeffs.shape)}) but x has {steps} "
+            f"(shape {tuple(x.shape)}); use 1 for coefficients constant in time"
+        )
+    tensors = [t for t in (x, coeffs, state) if t is not None]
+    devices = {t.device for t in tensors}
+    if len(devices) > 1:
+        raise ValueError(f"x, a and initial must be on one device, got {sorted(map(str, devices))}")
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype {dtype} is not supported; use one of {_DTYPES}")
+    _check_finite("a", coeffs)
+    batch_a = coeffs.shape[: coeffs.dim() - coeff_dims]
+    try:
+        batch = torch.broadcast_shapes(x.shape[:-1], batch_a)
+        if state is not None:
+            state_batch = state.shape if state_size is None else state.shape[:-1]
+            batch = torch.broadcast_shapes(batch, state_batch)
+    except RuntimeError:
+        shapes = f"x {tuple(x.shape)}, a {tuple(coeffs.shape)}"
+        if state is not None:
+            shapes += f", initial {tuple(state.shape)}"
+        raise ValueError(f"batch dims do not broadcast: {shapes}") from None
+    if state is None:
+        shape = batch if state_size is None else (*batch, state_size)
+        state = torch.zeros(shape, dtype=dtype, device=x.device)
+    else:
+        if state_size is not None and state.shape[-1:] != (state_size,):
+            raise ValueError(
+                f"initial must end with the filter order {state_size}, got shape {tuple(state.shape)}"
+            )
+        _check_finite("initial", state)
+    x = x.to(dtype).expand(*batch, steps)
+    coeffs = coeffs.to(dtype)
+    coeffs = coeffs.reshape((1,) * (len(batch) - len(batch_a)) + tuple(coeffs.shape))
+    state = state.to(dtype).expand((*batch, *state.shape[state.dim() - (state_size is not None):]))
+    return x, coeffs, state
+
+
+class _LinearRecurrence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, a, h0, backend):
+        h = backend.scan(x, a, h0)
+        ctx.backend = backend
+        ctx.save_for_backward(a, h0, h)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, h0, h = ctx.saved_tensors
+        if a.shape[-1] == 1:
+            a_rev = a.conj()
+        else:
+            # lam[t] = g[t] + conj(a[t+1]) lam[t+1]: in reversed time the
+            # coefficient at step s is conj(a[T-s]); step 0 sees a zero state.
+            a_rev = torch.cat([torch.zeros_like(a[..., :1]), a.conj().flip(-1)[..., :-1]], -1)
+        lam = _LinearRecurrence.apply(grad.flip(-1), a_rev, torch.zeros_like(h0), ctx.backend).flip(-1)
+        grad_a = grad_h0 = None
+        if ctx.needs_input_grad[1]:
+            h_prev = torch.cat([h0.unsqueeze(-1), h[..., :-1]], -1)
+            grad_a = (lam * h_prev.conj()).sum_to_size(a.shape)
+        if ctx.needs_input_grad[2]:
+            grad_h0 = a[..., 0].conj() * lam[..., 0]
+        return lam, grad_a, grad_h0, None
+
+
+class _AllPoleRecurrence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, a, zi, backend):
+        y = backend.allpole(x, a, zi)
+        ctx.backend = backend
+        ctx.save_for_backward(a, zi, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, zi, y = ctx.saved_tensors
+        steps, order = y.shape[-1], a.shape[-1]
+        a_rev = a
+        if a.shape[-2] > 1:
+            # lam[t] = g[t] - sum_k a_k[t+k] lam[t+k]: in reversed time s the
+            # k-th coefficient is a_k[T-1-s+k], i.e. flip(a_k) delayed by k.
+            flipped = a.flip(-2)
+            a_rev = torch.stack(
+                [torch.nn.functional.pad(flipped[..., k - 1], (k, 0))[..., :steps] for k in range(1, order + 1)],
+                -1,
+            )
+        lam = _AllPoleRecurrence.apply(grad.flip(-1), a_rev, torch.zeros_like(zi), ctx.backend).flip(-1)
+        grad_a = grad_zi = None
+        if ctx.needs_input_grad[1]:
+            # past[..., t, k-1] = y[t-k], reading y[-1..-M] from zi.
+            history = torch.cat([zi.flip(-1), y], -1)
+            past = history.unfold(-1, order, 1)[..., :steps, :].flip(-1)
+            grad_a = (-lam.unsqueeze(-1) * past).sum_to_size(a.shape)
+        if ctx.needs_input_grad[2]:
+            # y[-1-j] feeds y[t] through a_k[t] with t - k = -1 - j (t < order).
+            head = min(order, steps)
+            coef = a[..., :head, :] if a.shape[-2] > 1 else a
+            weighted = coef * lam[..., :head, None]  # (..., t, k-1)
+            grad_zi = torch.stack(
+                [-torch.diagonal(weighted, offset=j, dim1=-2, dim2=-1).sum(-1) for j in range(order)], -1
+            )
+        return lam, grad_a, grad_zi, None
+
+
+def linear_recurrence(
+    x: torch.Tensor,
+    a: torch.Tensor,
+    initial: Optional[torch.Tensor] = None,
+    *,
+    backend: Optional[str] = None,
+) -> torch.Tensor:
+    r"""First-order linear recurrence :math:`h[t] = a[t]\,h[t-1] + x[t]`.
+
+    Args:
+        x: input, ``(..., T)``; real or complex.
+        a: coefficients, ``(..., T)`` per sample or ``(..., 1)`` constant in
+            time; leading dims broadcast against ``x`` (never materialised).
+        initial: state ``h[-1]``, broadcastable to the batch shape; zero if None.
+        backend: ``"numba"``, ``"torch"`` or None (automatic).
+
+    Returns:
+        ``h`` of shape ``(*batch, T)`` in the promoted dtype of the inputs;
+        the final state is ``h[..., -1]``.
+
+    Shape:
+        batch is the broadcast of ``x.shape[:-1]``, ``a.shape[:-1]`` and
+        ``initial.shape``.
+
+    Example:
+        >>> x = torch.tensor([1.0, 0.0, 0.0, 1.0])
+        >>> linear_recurrence(x, torch.tensor([0.5]))
+        tensor([1.0000, 0.5000, 0.2500, 1.1250])
+    """
+    if isinstance(a, torch.Tensor) and a.dim() == 0:
+        a = a.reshape(1)
+    x, a, h0 = _prepare(x, a, initial, coeff_dims=1, state_size=None)
+    if x.shape[-1] == 0:
+        return x.clone()
+    return _LinearRecurrence.apply(x, a, h0, _backend(backend, x.device))
+
+
+def allpole_recurrence(
+    x: torch.Tensor,
+    a: torch.Tensor,
+    initial: Optional[torch.Tensor] = None,
+    *,
+    backend: Optional[str] = None,
+) -> torch.Tensor:
+    r"""Direct-form all-pole recurrence :math:`y[t] = x[t] - \sum_{k=1}^{M} a_k[t]\,y[t-k]`.
+
+    Args:
+        x: input, ``(..., T)``, real.
+        a: coefficients ``a_1..a_M`` (without the leading 1), ``(..., T, M)``
+            per sample or ``(..., 1, M)`` constant in time.
+        initial: past outputs ``y[-1], ..., y[-M]``, ``(..., M)``; zero if None.
+        backend: ``"numba"``, ``"torch"`` or None (automatic).
+
+    Returns:
+        ``y`` of shape ``(*batch, T)``. The state to carry into the next block
+        is ``y[..., -1:-M-1:-1]`` (see :func:`ddsp_kit.functional.allpole`).
+
+    Example:
+        >>> allpole_recurrence(torch.tensor([1.0, 0.0, 0.0]), torch.tensor([[-0.5]]))
+        tensor([1.0000, 0.5000, 0.2500])
+    """
+    order = a.shape[-1] if isinstance(a, torch.Tensor) and a.dim() else None
+    x, a, zi = _prepare(x, a, initial, coeff_dims=2, state_size=order)
+    if x.is_complex():
+        raise ValueError("allpole_recurrence takes real signals and coefficients; use linear_recurrence for complex")
+    if x.shape[-1] == 0:
+        return x.clone()
+    return _AllPoleRecurrence.apply(x, a, zi, _backend(backend, x.device))
