@@ -50,6 +50,15 @@ def _signal(x) -> Tensor:
     return x
 
 
+def _check_batch(**shapes) -> None:
+    """Raise a ValueError naming every shape when the batch dims do not broadcast."""
+    try:
+        torch.broadcast_shapes(*shapes.values())
+    except RuntimeError:
+        listed = ", ".join(f"{name} {tuple(shape)}" for name, shape in shapes.items())
+        raise ValueError(f"batch dims do not broadcast: {listed}") from None
+
+
 def _normalise(name: str, b: Tensor, a: Tensor):
     """Divide numerator and denominator by the leading denominator coefficient."""
     if bool((a[..., 0] == 0).any()):
@@ -62,7 +71,10 @@ def polynomial_roots(c: Tensor) -> Tensor:
 
     Computed in double precision: closed form up to order 2 (choosing the
     quadratic's sign that avoids cancellation), companion-matrix eigenvalues
-    above. Differentiable except at repeated roots, where root derivatives are
+    above, polished by one Newton step on the polynomial wherever the root is
+    simple (tenfold more accurate filters for clustered high-order poles;
+    repeated roots are left as the eigen-solver gives them, which reproduces
+    their polynomial best). Differentiable except at repeated roots, where root derivatives are
     infinite; parameterise poles directly to learn such filters.
 
     Args:
@@ -91,7 +103,18 @@ def polynomial_roots(c: Tensor) -> Tensor:
     companion = torch.zeros(*c.shape[:-1], order, order, dtype=c.dtype, device=c.device)
     companion[..., 0, :] = -c[..., 1:]
     companion[..., 1:, :-1] = torch.eye(order - 1, dtype=c.dtype, device=c.device)
-    return torch.linalg.eigvals(companion)
+    roots = torch.linalg.eigvals(companion)
+    value, slope = torch.zeros_like(roots), torch.zeros_like(roots)
+    for k in range(order + 1):  # Horner for the polynomial and its derivative
+        slope = slope * roots + value
+        value = value * roots + c[..., k:k + 1]
+    step = value / torch.where(slope == 0, torch.ones_like(slope), slope)
+    # Newton converges only towards a simple root: a step that is not small
+    # against the distance to the nearest other root would split a repeated one.
+    distance = (roots.unsqueeze(-1) - roots.unsqueeze(-2)).abs()
+    distance = distance + torch.diag_embed(torch.full_like(roots.real, float("inf")))
+    simple = (step.abs() < 0.1 * distance.amin(-1)) & (slope != 0)
+    return torch.where(simple, roots - step, roots)
 
 
 def _check_stable(name: str, poles: Tensor) -> None:
@@ -182,7 +205,8 @@ def lfilter(
         b: numerator, ``(..., nb)``; leading dims broadcast against ``x``.
         a: denominator, ``(..., na)``, ``a[..., 0] != 0``.
         zi: initial state, ``(..., max(na, nb) - 1)``. When given, the final
-            state is returned too (as in scipy), ready to filter the next block.
+            state is returned too (as in scipy), ready to filter the next block;
+            it is float64 whatever the signal's dtype (see the code comment).
         backend: kernel backend, None for automatic.
 
     Returns:
@@ -196,24 +220,33 @@ def lfilter(
     x = _signal(x)
     b, a = _normalise("a", _coefficients("b", b), _coefficients("a", a))
     dtype = torch.promote_types(torch.promote_types(x.dtype, b.dtype), a.dtype)
-    x, b, a = x.to(dtype), b.to(dtype), a.to(dtype)
     size = max(a.shape[-1], b.shape[-1]) - 1
+    batch = dict(x=x.shape[:-1], b=b.shape[:-1], a=a.shape[:-1])
     if zi is not None:
-        zi = _signal(zi).to(dtype)
+        zi = _signal(zi)
         if zi.shape[-1:] != (size,):
             raise ValueError(f"zi must end with max(len(a), len(b)) - 1 = {size}, got shape {tuple(zi.shape)}")
+        batch["zi"] = zi.shape[:-1]
+    _check_batch(**batch)
+    # The direct-form state sums products of large coefficients with samples,
+    # which float32 cannot carry across blocks of a high-order filter (measured:
+    # 1e-3 drift for an 8th-order elliptic): streaming runs, and the state is
+    # returned, in double precision.
+    work = dtype if zi is None else torch.float64
+    x, b, a = x.to(work), b.to(work), a.to(work)
     poles = polynomial_roots(a)
     _check_stable("a", poles)
     v = _fir(x, b)
     if zi is not None and size > 0:
+        zi = zi.to(work)
         head = min(size, x.shape[-1])
         v = torch.cat([v[..., :head] + zi[..., :head], v[..., head:]], -1)
     y = v
     if poles.shape[-1] > 0:
-        y = _cascade(v, poles.unsqueeze(-2), None, backend)[..., -1].real.to(dtype)
+        y = _cascade(v, poles.unsqueeze(-2), None, backend)[..., -1].real
     if zi is None:
-        return y
-    return y, _df2t_final_state(x, y, b, a, zi)
+        return y.to(dtype)
+    return y.to(dtype), _df2t_final_state(x, y, b, a, zi)
 
 
 def sosfilt(x: Tensor, sos: Tensor, zi: Optional[Tensor] = None, *, backend: Optional[str] = None):

@@ -52,7 +52,7 @@ class Backend(NamedTuple):
     devices: tuple
 
 
-BACKENDS = {"torch": Backend(_torch.scan, _torch.allpole, ("cpu", "cuda", "mps", "xpu", "meta"))}
+BACKENDS = {"torch": Backend(_torch.scan, _torch.allpole, ("cpu", "cuda", "mps", "xpu"))}
 if _numba is not None:
     BACKENDS["numba"] = Backend(_numba.scan, _numba.allpole, ("cpu",))
 
@@ -80,12 +80,12 @@ def _check_finite(name: str, t: torch.Tensor) -> None:
         raise ValueError(f"{name} holds NaN or Inf values (shape {tuple(t.shape)})")
 
 
-def _prepare(x, coeffs, state, coeff_dims: int, state_size: Optional[int]):
+def _prepare(x, coeffs, state, coeff_dims: int, state_size: Optional[int], backend: Optional[str]):
     """Validate, promote to a common dtype, and align dims for a primitive.
 
     ``coeff_dims`` counts the trailing dims of ``coeffs`` that are not batch
-    (time, plus order for the all-pole). Returns tensors with equal leading
-    (batch) rank and the broadcast batch shape.
+    (time, plus order for the all-pole). Returns ``x``, ``coeffs`` and
+    ``state`` with equal batch rank, and the backend to run.
     """
     for name, t in (("x", x), ("a", coeffs), ("initial", state)):
         if t is not None and not isinstance(t, torch.Tensor):
@@ -105,6 +105,7 @@ def _prepare(x, coeffs, state, coeff_dims: int, state_size: Optional[int]):
     devices = {t.device for t in tensors}
     if len(devices) > 1:
         raise ValueError(f"x, a and initial must be on one device, got {sorted(map(str, devices))}")
+    kernel = _backend(backend, x.device)
     dtype = tensors[0].dtype
     for t in tensors[1:]:
         dtype = torch.promote_types(dtype, t.dtype)
@@ -135,7 +136,7 @@ def _prepare(x, coeffs, state, coeff_dims: int, state_size: Optional[int]):
     coeffs = coeffs.to(dtype)
     coeffs = coeffs.reshape((1,) * (len(batch) - len(batch_a)) + tuple(coeffs.shape))
     state = state.to(dtype).expand((*batch, *state.shape[state.dim() - (state_size is not None):]))
-    return x, coeffs, state
+    return x, coeffs, state, kernel
 
 
 class _LinearRecurrence(torch.autograd.Function):
@@ -235,10 +236,10 @@ def linear_recurrence(
     """
     if isinstance(a, torch.Tensor) and a.dim() == 0:
         a = a.reshape(1)
-    x, a, h0 = _prepare(x, a, initial, coeff_dims=1, state_size=None)
+    x, a, h0, kernel = _prepare(x, a, initial, coeff_dims=1, state_size=None, backend=backend)
     if x.shape[-1] == 0:
         return x.clone()
-    return _LinearRecurrence.apply(x, a, h0, _backend(backend, x.device))
+    return _LinearRecurrence.apply(x, a, h0, kernel)
 
 
 def allpole_recurrence(
@@ -266,9 +267,9 @@ def allpole_recurrence(
         tensor([1.0000, 0.5000, 0.2500])
     """
     order = a.shape[-1] if isinstance(a, torch.Tensor) and a.dim() else None
-    x, a, zi = _prepare(x, a, initial, coeff_dims=2, state_size=order)
+    x, a, zi, kernel = _prepare(x, a, initial, coeff_dims=2, state_size=order, backend=backend)
     if x.is_complex():
         raise ValueError("allpole_recurrence takes real signals and coefficients; use linear_recurrence for complex")
     if x.shape[-1] == 0:
         return x.clone()
-    return _AllPoleRecurrence.apply(x, a, zi, _backend(backend, x.device))
+    return _AllPoleRecurrence.apply(x, a, zi, kernel)
