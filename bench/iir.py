@@ -109,6 +109,18 @@ def _import_peers():
     return modules, versions
 
 
+def _peer_builds(peers: dict) -> dict:
+    """The code path each compiled peer runs: their fallbacks time very differently."""
+    paths = {True: "C++ extension", None: "unknown"}
+    builds = {}
+    if "torchaudio" in peers:
+        loaded = getattr(sys.modules.get("torchaudio.functional.filtering"), "_IS_TORCHAUDIO_EXT_AVAILABLE", None)
+        builds["torchaudio"] = {**paths, False: "Python loop fallback"}[loaded]
+    if "torchlpc" in peers:
+        builds["torchlpc"] = {**paths, False: "numba fallback"}[getattr(peers["torchlpc"], "EXTENSION_LOADED", None)]
+    return builds
+
+
 # Implementations. Each takes the case's tensors (``x`` first) and returns y (B, T).
 
 
@@ -455,7 +467,11 @@ def _times(value: Optional[float]) -> str:
 
 
 def render_markdown(report: dict) -> str:
-    versions = ", ".join(f"{name} {version}" for name, version in report["versions"].items())
+    builds = report["peer_builds"]
+    versions = ", ".join(
+        f"{name} {version}" + (f" ({builds[name]})" if name in builds else "")
+        for name, version in report["versions"].items()
+    )
     machine = report["machine"]
     lines = [
         RESULTS_START,
@@ -564,6 +580,7 @@ def main(argv=None) -> int:
             "ddsp_kit": importlib.metadata.version("ddsp_kit"),
             **versions,
         },
+        "peer_builds": _peer_builds(peers),
         "sizes": {
             "batch": args.batch,
             "samples": args.samples,

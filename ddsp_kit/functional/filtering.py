@@ -84,8 +84,8 @@ def polynomial_roots(c: Tensor) -> Tensor:
         complex128 roots, ``(..., M)``; real roots have zero imaginary part.
 
     Example:
-        >>> polynomial_roots(torch.tensor([1.0, -1.5, 0.5]))
-        tensor([1.0000+0.j, 0.5000+0.j], dtype=torch.complex128)
+        >>> polynomial_roots(torch.tensor([1.0, -1.5, 0.5])).real
+        tensor([1.0000, 0.5000], dtype=torch.float64)
     """
     c = c.to(torch.complex128)
     order = c.shape[-1] - 1
@@ -203,7 +203,9 @@ def lfilter(
     Args:
         x: real signal, ``(..., T)``.
         b: numerator, ``(..., nb)``; leading dims broadcast against ``x``.
-        a: denominator, ``(..., na)``, ``a[..., 0] != 0``.
+        a: denominator, ``(..., na)``, ``a[..., 0] != 0``. Lists are read in
+            double precision; the output dtype is promoted from ``x`` and any
+            coefficient tensors.
         zi: initial state, ``(..., max(na, nb) - 1)``. When given, the final
             state is returned too (as in scipy), ready to filter the next block;
             it is float64 whatever the signal's dtype (see the code comment).
@@ -218,8 +220,12 @@ def lfilter(
         tensor([1.0000, 0.5000, 0.2500, 0.1250])
     """
     x = _signal(x)
+    # Coefficients given as lists do not widen the output, as Python scalars in torch.
+    dtype = x.dtype
+    for coefficients in (b, a):
+        if isinstance(coefficients, Tensor):
+            dtype = torch.promote_types(dtype, coefficients.dtype)
     b, a = _normalise("a", _coefficients("b", b), _coefficients("a", a))
-    dtype = torch.promote_types(torch.promote_types(x.dtype, b.dtype), a.dtype)
     size = max(a.shape[-1], b.shape[-1]) - 1
     batch = dict(x=x.shape[:-1], b=b.shape[:-1], a=a.shape[:-1])
     if zi is not None:
