@@ -22,7 +22,7 @@ from typing import Optional, Union
 import torch
 import torch.nn.functional as F
 
-from ..kernels import allpole_recurrence, linear_recurrence
+from ..kernels import allpole_recurrence, linear_recurrence, modal_iir
 
 Tensor = torch.Tensor
 _REAL = (torch.float32, torch.float64)
@@ -126,21 +126,13 @@ def _check_stable(name: str, poles: Tensor) -> None:
         )
 
 
-def _fir(x: Tensor, b: Tensor, history: Optional[Tensor] = None, varying: bool = False) -> Tensor:
-    """``v[t] = sum_k b_k[t] x[t-k]``; ``b`` is ``(..., nb)``, or ``(..., T, nb)``
-    when ``varying``; ``history`` holds ``x[-1], x[-2], ...`` (zeros if None)."""
-    taps = b.shape[-1]
-    if history is None:
-        history = x.new_zeros(*x.shape[:-1], taps - 1)
+def _fir(x: Tensor, b: Tensor, history: Tensor) -> Tensor:
+    """``v[t] = sum_k b_k[t] x[t-k]``; ``b`` is ``(..., 1 or T, nb)``, ``history``
+    holds ``x[-1], x[-2], ...``."""
+    taps, steps = b.shape[-1], x.shape[-1]
     batch = torch.broadcast_shapes(x.shape[:-1], history.shape[:-1])
-    extended = torch.cat([history.flip(-1).expand(*batch, taps - 1), x.expand(*batch, x.shape[-1])], -1)
-    if varying:
-        windows = extended.unfold(-1, taps, 1)  # (..., T, taps), window[t][j] = x[t + j - taps + 1]
-        return (windows.flip(-1) * b).sum(-1)
-    batch = torch.broadcast_shapes(batch, b.shape[:-1])
-    rows = extended.expand(*batch, extended.shape[-1]).reshape(1, -1, extended.shape[-1])
-    weight = b.expand(*batch, taps).reshape(-1, 1, taps).flip(-1)
-    return F.conv1d(rows, weight.to(rows.dtype), groups=weight.shape[0]).reshape(*batch, x.shape[-1])
+    extended = torch.cat([history.flip(-1).expand(*batch, taps - 1), x.expand(*batch, steps)], -1)
+    return sum(b[..., k] * extended[..., taps - 1 - k: taps - 1 - k + steps] for k in range(taps))
 
 
 def _cascade(v: Tensor, poles: Tensor, state: Optional[Tensor], backend: Optional[str]) -> Tensor:
@@ -155,6 +147,56 @@ def _cascade(v: Tensor, poles: Tensor, state: Optional[Tensor], backend: Optiona
         h = linear_recurrence(h, poles[..., k].to(h.dtype), None if state is None else state[..., k], backend=backend)
         stages.append(h)
     return torch.stack(stages, -1)
+
+
+def _lagged_products(u: Tensor, s: Tensor, lags: range, reverse: bool) -> Tensor:
+    """``sum_t u[t] s[t-k]`` (``s[t+k]`` when ``reverse``) for each ``k`` in ``lags``, on a new last axis."""
+    steps = u.shape[-1]
+    if reverse:
+        terms = [(u[..., : steps - k] * s[..., k:]).sum(-1) for k in lags]
+    else:
+        terms = [(u[..., k:] * s[..., : steps - k]).sum(-1) for k in lags]
+    return torch.stack(terms, -1)
+
+
+class _InvariantIIR(torch.autograd.Function):
+    r"""``y = B(z) x / A(z)`` for time-invariant ``b`` and monic ``a``, causal or
+    (``reverse``) anticausal, on the fused modal kernel.
+
+    Backward: the adjoint of a time-invariant filter is the same filter run the
+    other way in time. With ``u = A^{-T} g`` (the all-pole part reversed),
+    ``dL/dx = B^T u``, ``dL/db_k = sum_t u[t] x[t-k]`` and
+    ``dL/da_k = -sum_t u[t] y[t-k]`` (``t+k`` for the anticausal filter). The
+    coefficients are differentiated without differentiating the roots (which is
+    singular at repeated poles), and the backward calls this same function, so
+    it differentiates again.
+    """
+
+    @staticmethod
+    def forward(ctx, x, b, a, reverse, backend):
+        y = modal_iir(x, b, polynomial_roots(a), reverse=reverse, backend=backend)
+        ctx.reverse, ctx.backend = reverse, backend
+        ctx.save_for_backward(x, b, a, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, b, a, y = ctx.saved_tensors
+        need_x, need_b, need_a = ctx.needs_input_grad[:3]
+        adjoint = not ctx.reverse
+        if not (need_b or need_a):
+            return _InvariantIIR.apply(grad, b, a, adjoint, ctx.backend).sum_to_size(x.shape), None, None, None, None
+        one = torch.ones(1, dtype=a.dtype, device=a.device)
+        u = _InvariantIIR.apply(grad, one, a, adjoint, ctx.backend)
+        grad_x = grad_b = grad_a = None
+        if need_x:
+            grad_x = _InvariantIIR.apply(u, b, one, adjoint, ctx.backend).sum_to_size(x.shape)
+        if need_b:
+            grad_b = _lagged_products(u, x, range(b.shape[-1]), ctx.reverse).sum_to_size(b.shape)
+        if need_a:
+            lagged = _lagged_products(u, y, range(1, a.shape[-1]), ctx.reverse)
+            grad_a = -F.pad(lagged, (1, 0)).sum_to_size(a.shape)
+        return grad_x, grad_b, grad_a, None, None
 
 
 def _df2t_final_state(x: Tensor, y: Tensor, b: Tensor, a: Tensor, zi: Tensor) -> Tensor:
@@ -240,16 +282,16 @@ def lfilter(
     # returned, in double precision.
     work = dtype if zi is None else torch.float64
     x, b, a = x.to(work), b.to(work), a.to(work)
-    poles = polynomial_roots(a)
-    _check_stable("a", poles)
-    v = _fir(x, b)
-    if zi is not None and size > 0:
+    _check_stable("a", polynomial_roots(a.detach()))
+    if zi is None:
+        y = _InvariantIIR.apply(x, b, a, False, backend)
+    else:
+        one = torch.ones(1, dtype=work, device=x.device)
+        v = _InvariantIIR.apply(x, b, one, False, backend)  # the numerator alone
         zi = zi.to(work)
         head = min(size, x.shape[-1])
         v = torch.cat([v[..., :head] + zi[..., :head], v[..., head:]], -1)
-    y = v
-    if poles.shape[-1] > 0:
-        y = _cascade(v, poles.unsqueeze(-2), None, backend)[..., -1].real
+        y = _InvariantIIR.apply(v, one, a, False, backend)
     if zi is None:
         return y.to(dtype)
     return y.to(dtype), _df2t_final_state(x, y, b, a, zi)
@@ -300,14 +342,11 @@ def _section(x: Tensor, b: Tensor, poles: Tensor, state: Optional[Tensor], backe
     ``state`` is real ``(..., 6)``: ``x[-1], x[-2]``, then the two complex
     one-pole states as (real, imag) pairs.
     """
-    varying = b.shape[-2] != 1
-    history = None if state is None else state[..., :2]
-    v = _fir(x, b if varying else b.squeeze(-2), history, varying)
+    history = x.new_zeros(2) if state is None else state[..., :2]
+    v = _fir(x, b, history)
     h0 = None if state is None else torch.complex(state[..., 2::2], state[..., 3::2])
     stages = _cascade(v, poles, h0, backend)
     y = stages[..., -1].real.to(x.dtype)
-    if history is None:
-        history = x.new_zeros(2)
     past = torch.cat([history.flip(-1).expand(*x.shape[:-1], 2), x], -1)[..., -2:].flip(-1)
     ends = torch.view_as_real(stages[..., -1, :]).flatten(-2).to(x.dtype)
     past = past.expand(*ends.shape[:-1], 2)

@@ -65,6 +65,59 @@ def _allpole_rows(x, a, a_row, zi, acc, out):  # pragma: no cover - compiled
             out[r, t] = y
 
 
+@numba.njit(inline="always")
+def _fir_sample(c, x, t, steps, sign):  # pragma: no cover - compiled
+    v = 0.0
+    for k in range(c.shape[0]):  # over past samples (future ones when running backwards)
+        j = t - sign * k
+        if 0 <= j < steps:
+            v += c[k] * x[j]
+    return v
+
+
+@numba.jit(**_JIT)
+def _modal_rows(x, b, b_row, sections, s_row, reverse, out):  # pragma: no cover - compiled
+    # One pass per section of two one-poles, with scalar states so that they
+    # stay in registers. Between sections the signal is kept in complex128, so
+    # the cascade is exact whatever the order of the poles. A numerator of
+    # three taps keeps its history in registers too (twice as fast as a loop
+    # over the taps reading memory), and the loop-invariant tests are hoisted.
+    rows, steps = x.shape
+    count = sections.shape[1]
+    sign = -1 if reverse else 1
+    for r in numba.prange(rows):
+        c = b[b_row[r]]
+        short = c.shape[0] == 3
+        xr = x[r]
+        row_out = out[r]
+        buffer = np.empty(steps if count > 1 else 0, dtype=np.complex128)
+        for s in range(count):
+            p1 = sections[s_row[r], s, 0]
+            p2 = sections[s_row[r], s, 1]
+            first, last = s == 0, s == count - 1
+            h1 = 0j
+            h2 = 0j
+            x1 = 0.0
+            x2 = 0.0
+            for i in range(steps):
+                t = steps - 1 - i if reverse else i
+                if not first:
+                    v = buffer[t]
+                elif short:
+                    xt = xr[t]
+                    v = c[0] * xt + c[1] * x1 + c[2] * x2 + 0j
+                    x2 = x1
+                    x1 = xt
+                else:
+                    v = _fir_sample(c, xr, t, steps, sign) + 0j
+                h1 = p1 * h1 + v
+                h2 = p2 * h2 + h1
+                if last:
+                    row_out[t] = h2.real
+                else:
+                    buffer[t] = h2
+
+
 def _accumulator(dtype: torch.dtype) -> np.ndarray:
     return np.zeros(1, dtype=np.complex128 if dtype.is_complex else np.float64)
 
@@ -79,7 +132,7 @@ def _coefficient_rows(a: torch.Tensor, batch, trailing: int):
     """``a`` stored once per distinct batch row, and the row each signal row uses."""
     lead = a.shape[: a.dim() - trailing]
     rows = torch.arange(math.prod(lead)).reshape(lead).expand(batch).reshape(-1)
-    stored = a.detach().resolve_conj().contiguous().reshape(-1, *a.shape[a.dim() - trailing:])
+    stored = a.detach().resolve_conj().contiguous().reshape(math.prod(lead), *a.shape[a.dim() - trailing:])
     return stored.numpy(), rows.numpy()
 
 
@@ -107,6 +160,28 @@ def allpole(x: torch.Tensor, a: torch.Tensor, zi: torch.Tensor) -> torch.Tensor:
         *_coefficient_rows(a, x.shape[:-1], 2),
         _rows(zi, (*x.shape[:-1], order), order),
         _accumulator(x.dtype),
+        out.view(-1, x.shape[-1]).numpy(),
+    )
+    return out
+
+
+def modal(x: torch.Tensor, b: torch.Tensor, poles: torch.Tensor, reverse: bool) -> torch.Tensor:
+    """Real part of ``x`` ``(*batch, T)`` through the FIR ``b`` ``(*batch_b, nb)``
+    and the one-poles ``poles`` ``(*batch_p, K)`` in cascade: one pass per pair
+    of poles, complex128 state; ``reverse`` runs it backwards in time."""
+    out = torch.empty_like(x)
+    # Sections of two poles; a missing pole is 0 (an identity stage). At least
+    # one section, so that a pure FIR still runs.
+    poles = poles.to(torch.complex128)
+    if b.shape[-1] < 3:  # short numerators take the kernel's register path
+        b = torch.nn.functional.pad(b, (0, 3 - b.shape[-1]))
+    count = max(1, (poles.shape[-1] + 1) // 2)
+    sections = torch.nn.functional.pad(poles, (0, 2 * count - poles.shape[-1])).unflatten(-1, (count, 2))
+    _modal_rows(
+        _rows(x, x.shape, x.shape[-1]),
+        *_coefficient_rows(b.to(torch.float64), x.shape[:-1], 1),
+        *_coefficient_rows(sections, x.shape[:-1], 2),
+        reverse,
         out.view(-1, x.shape[-1]).numpy(),
     )
     return out

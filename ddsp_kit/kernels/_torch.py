@@ -79,6 +79,25 @@ def scan(x: torch.Tensor, a: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
     return h.flatten(-2)[..., :steps]
 
 
+def modal(x: torch.Tensor, b: torch.Tensor, poles: torch.Tensor, reverse: bool) -> torch.Tensor:
+    """Real part of ``x`` ``(..., T)`` through the FIR ``b`` ``(..., nb)`` and the
+    one-poles ``poles`` ``(..., K)`` in cascade (one complex scan per pole,
+    complex64 for float32 signals); ``reverse`` runs it backwards in time."""
+    if reverse:
+        return modal(x.flip(-1), b, poles, False).flip(-1)
+    steps, taps = x.shape[-1], b.shape[-1]
+    padded = torch.nn.functional.pad(x, (taps - 1, 0))
+    v = sum(b[..., k, None].to(x.dtype) * padded[..., taps - 1 - k: taps - 1 - k + steps] for k in range(taps))
+    if poles.shape[-1] == 0:
+        return v
+    h = v.to(torch.complex64 if x.dtype == torch.float32 else torch.complex128)
+    poles = poles.to(h.dtype)
+    h0 = h.new_zeros(h.shape[:-1])
+    for k in range(poles.shape[-1]):
+        h = scan(h, poles[..., k:k + 1], h0)
+    return h.real.to(x.dtype)
+
+
 def allpole(x: torch.Tensor, a: torch.Tensor, zi: torch.Tensor) -> torch.Tensor:
     """``y[t] = x[t] - sum_k a[t, k] y[t-1-k]``; ``a`` is ``(..., 1 or T, M)``,
     ``zi`` ``(..., M)`` holds ``y[-1], ..., y[-M]``."""

@@ -21,6 +21,13 @@ hence Hessian-vector products, comes for free):
     coefficients delayed: ``lam[t] = g[t] - sum_k a_k[t+k] lam[t+k]``,
     ``dL/dx = lam``, ``dL/da_k[t] = -lam[t] y[t-k]``.
 
+``modal_iir``
+    A time-invariant IIR filter given by its FIR numerator and its poles,
+    ``Re(B(z) x / prod_k (1 - p_k z^-1))``, fused into one pass, forwards or
+    backwards in time. Forward only: the differentiable time-invariant filters
+    (:func:`ddsp_kit.functional.lfilter`) are built on it, since the adjoint of
+    such a filter is the same filter run backwards.
+
 Backends (``BACKENDS``): ``"numba"`` (compiled CPU loop, parallel over rows,
 double-precision state) and ``"torch"`` (chunked scan in plain torch ops, any
 device). ``backend=None`` picks numba for CPU tensors when it is installed,
@@ -49,12 +56,13 @@ class Backend(NamedTuple):
 
     scan: Callable
     allpole: Callable
+    modal: Callable
     devices: tuple
 
 
-BACKENDS = {"torch": Backend(_torch.scan, _torch.allpole, ("cpu", "cuda", "mps", "xpu"))}
+BACKENDS = {"torch": Backend(_torch.scan, _torch.allpole, _torch.modal, ("cpu", "cuda", "mps", "xpu"))}
 if _numba is not None:
-    BACKENDS["numba"] = Backend(_numba.scan, _numba.allpole, ("cpu",))
+    BACKENDS["numba"] = Backend(_numba.scan, _numba.allpole, _numba.modal, ("cpu",))
 
 _DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
 
@@ -273,3 +281,56 @@ def allpole_recurrence(
     if x.shape[-1] == 0:
         return x.clone()
     return _AllPoleRecurrence.apply(x, a, zi, kernel)
+
+
+def modal_iir(
+    x: torch.Tensor,
+    b: torch.Tensor,
+    poles: torch.Tensor,
+    *,
+    reverse: bool = False,
+    backend: Optional[str] = None,
+) -> torch.Tensor:
+    r"""Time-invariant IIR filter :math:`\mathrm{Re}\,[B(z) / \prod_k (1 - p_k z^{-1})]`
+    applied to ``x`` from a zero state, in modal form.
+
+    With ``poles`` closed under conjugation and real ``b`` this is the real
+    filter :math:`B(z)/A(z)`, accurate for poles near the unit circle. With
+    ``reverse`` it runs backwards in time (the anticausal filter, i.e. the
+    adjoint). Not differentiable (inputs must not require grad):
+    :func:`ddsp_kit.functional.lfilter` differentiates through it.
+
+    Args:
+        x: real input, ``(..., T)``.
+        b: real FIR numerator, ``(..., nb)``.
+        poles: complex poles, ``(..., K)`` (``K`` may be 0).
+        reverse: run from the last sample to the first.
+        backend: ``"numba"`` (one fused pass, complex128 state), ``"torch"``
+            (one scan per pole) or None. Leading dims of all three broadcast.
+
+    Example:
+        >>> modal_iir(torch.tensor([1.0, 0.0, 0.0]), torch.tensor([1.0]), torch.tensor([0.5j, -0.5j]))
+        tensor([ 1.0000,  0.0000, -0.2500])
+    """
+    for name, t, kind in (("x", x, "real"), ("b", b, "real"), ("poles", poles, "complex")):
+        if not isinstance(t, torch.Tensor) or t.dim() < 1 or t.is_complex() != (kind == "complex"):
+            raise ValueError(f"{name} must be a {kind} tensor with at least one dim")
+        if torch.is_grad_enabled() and t.requires_grad:
+            raise ValueError("modal_iir is forward-only; use ddsp_kit.functional.lfilter for gradients")
+    if x.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"x must be float32 or float64, got {x.dtype}")
+    if len({x.device, b.device, poles.device}) > 1:
+        raise ValueError(f"x, b and poles must be on one device, got {x.device}, {b.device}, {poles.device}")
+    kernel = _backend(backend, x.device)
+    _check_finite("b", b)
+    _check_finite("poles", poles)
+    try:
+        batch = torch.broadcast_shapes(x.shape[:-1], b.shape[:-1], poles.shape[:-1])
+    except RuntimeError:
+        shapes = f"x {tuple(x.shape)}, b {tuple(b.shape)}, poles {tuple(poles.shape)}"
+        raise ValueError(f"batch dims do not broadcast: {shapes}") from None
+
+    def align(t):
+        return t.reshape((1,) * (len(batch) + 1 - t.dim()) + tuple(t.shape))
+
+    return kernel.modal(x.expand(*batch, x.shape[-1]), align(b), align(poles), reverse)
