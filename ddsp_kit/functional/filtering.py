@@ -144,7 +144,8 @@ def _cascade(v: Tensor, poles: Tensor, state: Optional[Tensor], backend: Optiona
     h = v.to(torch.complex128 if v.dtype == torch.float64 else torch.complex64)
     stages = []
     for k in range(poles.shape[-1]):
-        h = linear_recurrence(h, poles[..., k].to(h.dtype), None if state is None else state[..., k], backend=backend)
+        initial = None if state is None else state[..., k]
+        h = linear_recurrence(h, poles[..., k].to(h.dtype), initial, backend=backend, check_finite=False)
         stages.append(h)
     return torch.stack(stages, -1)
 
@@ -460,7 +461,7 @@ def biquad(
         b = gain.unsqueeze(-1) * torch.stack([torch.ones_like(zero.real), -2 * zero.real, zero.abs() ** 2], -1)
     if state is not None and state.shape[-1:] != (6,):
         raise ValueError(f"state must be (..., 6), got shape {tuple(state.shape)}")
-    poles = torch.stack([pole, pole.conj()], -1).to(torch.complex128)
+    poles = torch.stack([pole, pole.conj()], -1)
     y, final = _section(x, b.to(x.dtype), poles, state, backend)
     return y if state is None else (y, final)
 
@@ -493,7 +494,7 @@ def allpole(x: Tensor, a: Tensor, zi: Optional[Tensor] = None, *, backend: Optio
     a = _coefficients("a", a, min_dims=2)
     if a.shape[-2] == 1:
         _check_stable("a", polynomial_roots(F.pad(a, (1, 0), value=1.0)))
-    y = allpole_recurrence(x, a, zi, backend=backend)
+    y = allpole_recurrence(x, a, zi, backend=backend, check_finite=False)
     if zi is None:
         return y
     order = a.shape[-1]

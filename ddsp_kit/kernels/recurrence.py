@@ -88,7 +88,7 @@ def _check_finite(name: str, t: torch.Tensor) -> None:
         raise ValueError(f"{name} holds NaN or Inf values (shape {tuple(t.shape)})")
 
 
-def _prepare(x, coeffs, state, coeff_dims: int, state_size: Optional[int], backend: Optional[str]):
+def _prepare(x, coeffs, state, coeff_dims: int, state_size: Optional[int], backend: Optional[str], check_finite: bool):
     """Validate, promote to a common dtype, and align dims for a primitive.
 
     ``coeff_dims`` counts the trailing dims of ``coeffs`` that are not batch
@@ -119,7 +119,8 @@ def _prepare(x, coeffs, state, coeff_dims: int, state_size: Optional[int], backe
         dtype = torch.promote_types(dtype, t.dtype)
     if dtype not in _DTYPES:
         raise ValueError(f"dtype {dtype} is not supported; use one of {_DTYPES}")
-    _check_finite("a", coeffs)
+    if check_finite:
+        _check_finite("a", coeffs)
     batch_a = coeffs.shape[: coeffs.dim() - coeff_dims]
     try:
         batch = torch.broadcast_shapes(x.shape[:-1], batch_a)
@@ -219,6 +220,7 @@ def linear_recurrence(
     initial: Optional[torch.Tensor] = None,
     *,
     backend: Optional[str] = None,
+    check_finite: bool = True,
 ) -> torch.Tensor:
     r"""First-order linear recurrence :math:`h[t] = a[t]\,h[t-1] + x[t]`.
 
@@ -228,6 +230,8 @@ def linear_recurrence(
             time; leading dims broadcast against ``x`` (never materialised).
         initial: state ``h[-1]``, broadcastable to the batch shape; zero if None.
         backend: ``"numba"``, ``"torch"`` or None (automatic).
+        check_finite: reject NaN/Inf in ``a`` (one pass over it); callers
+            that validated ``a`` already skip it.
 
     Returns:
         ``h`` of shape ``(*batch, T)`` in the promoted dtype of the inputs;
@@ -244,7 +248,7 @@ def linear_recurrence(
     """
     if isinstance(a, torch.Tensor) and a.dim() == 0:
         a = a.reshape(1)
-    x, a, h0, kernel = _prepare(x, a, initial, coeff_dims=1, state_size=None, backend=backend)
+    x, a, h0, kernel = _prepare(x, a, initial, coeff_dims=1, state_size=None, backend=backend, check_finite=check_finite)
     if x.shape[-1] == 0:
         return x.clone()
     return _LinearRecurrence.apply(x, a, h0, kernel)
@@ -256,6 +260,7 @@ def allpole_recurrence(
     initial: Optional[torch.Tensor] = None,
     *,
     backend: Optional[str] = None,
+    check_finite: bool = True,
 ) -> torch.Tensor:
     r"""Direct-form all-pole recurrence :math:`y[t] = x[t] - \sum_{k=1}^{M} a_k[t]\,y[t-k]`.
 
@@ -265,6 +270,8 @@ def allpole_recurrence(
             per sample or ``(..., 1, M)`` constant in time.
         initial: past outputs ``y[-1], ..., y[-M]``, ``(..., M)``; zero if None.
         backend: ``"numba"``, ``"torch"`` or None (automatic).
+        check_finite: reject NaN/Inf in ``a`` (one pass over it); callers
+            that validated ``a`` already skip it.
 
     Returns:
         ``y`` of shape ``(*batch, T)``. The state to carry into the next block
@@ -275,7 +282,7 @@ def allpole_recurrence(
         tensor([1.0000, 0.5000, 0.2500])
     """
     order = a.shape[-1] if isinstance(a, torch.Tensor) and a.dim() else None
-    x, a, zi, kernel = _prepare(x, a, initial, coeff_dims=2, state_size=order, backend=backend)
+    x, a, zi, kernel = _prepare(x, a, initial, coeff_dims=2, state_size=order, backend=backend, check_finite=check_finite)
     if x.is_complex():
         raise ValueError("allpole_recurrence takes real signals and coefficients; use linear_recurrence for complex")
     if x.shape[-1] == 0:
