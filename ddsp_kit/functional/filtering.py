@@ -13,6 +13,14 @@ whose error stays at float32 rounding for any pole radius below 1. A cascade
 rather than a partial-fraction sum keeps repeated and nearly real poles exact.
 Numerators are FIR and run directly.
 
+Time-invariant filters (:func:`lfilter`, :func:`sosfilt`) run numerator and
+poles in one fused kernel pass (:func:`ddsp_kit.kernels.modal_iir`); their
+gradients come from the same filter run backwards in time, so coefficient
+gradients never go through the roots. Time-varying sections
+(:func:`sosfilt_tv`, :func:`biquad`) run on
+:func:`ddsp_kit.kernels.linear_recurrence`; the time-varying all-pole
+(:func:`allpole`) on :func:`ddsp_kit.kernels.allpole_recurrence`.
+
 Signal NaN/Inf is not checked: it propagates to every later output sample.
 Non-finite coefficients and unstable time-invariant filters raise ``ValueError``.
 """
@@ -40,13 +48,15 @@ def _coefficients(name: str, value, min_dims: int = 1) -> Tensor:
     return t
 
 
-def _signal(x) -> Tensor:
+def _signal(x, name: str = "x") -> Tensor:
     if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dtype not in _REAL:
-        raise ValueError(f"x must be float32 or float64, got {x.dtype}")
+        raise ValueError(f"{name} must be float32 or float64, got {x.dtype}")
     if x.dim() < 1:
-        raise ValueError(f"x must have a time axis (last), got shape {tuple(x.shape)}")
+        raise ValueError(f"{name} must have a last axis, got shape {tuple(x.shape)}")
+    if name != "x" and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} holds NaN or Inf values (shape {tuple(x.shape)})")
     return x
 
 
@@ -118,8 +128,11 @@ def polynomial_roots(c: Tensor) -> Tensor:
 
 
 def _check_stable(name: str, poles: Tensor) -> None:
+    """Poles strictly inside the unit circle (a NaN radius fails too: one pass for both)."""
     radius = poles.abs()
-    if bool((radius >= 1).any()):
+    if not bool((radius < 1).all()):
+        if not bool(torch.isfinite(radius).all()):
+            raise ValueError(f"{name} holds NaN or Inf values (shape {tuple(poles.shape)})")
         raise ValueError(
             f"{name} describes an unstable filter: largest pole radius {float(radius.max()):.9g} >= 1 "
             f"(poles must lie strictly inside the unit circle)"
@@ -135,19 +148,19 @@ def _fir(x: Tensor, b: Tensor, history: Tensor) -> Tensor:
     return sum(b[..., k] * extended[..., taps - 1 - k: taps - 1 - k + steps] for k in range(taps))
 
 
-def _cascade(v: Tensor, poles: Tensor, state: Optional[Tensor], backend: Optional[str]) -> Tensor:
+def _cascade(v: Tensor, poles: Tensor, state: Optional[Tensor], backend: Optional[str]):
     """Run ``v`` through complex one-poles ``poles[..., k]`` (``(..., 1 or T, K)``) in cascade.
 
     ``state`` holds the complex states entering each stage, ``(..., K)``.
-    Returns every stage's output stacked on a new last axis, ``(..., T, K)``.
+    Returns the last stage's output ``(..., T)`` and every stage's final state ``(..., K)``.
     """
     h = v.to(torch.complex128 if v.dtype == torch.float64 else torch.complex64)
-    stages = []
+    ends = []
     for k in range(poles.shape[-1]):
         initial = None if state is None else state[..., k]
         h = linear_recurrence(h, poles[..., k].to(h.dtype), initial, backend=backend, check_finite=False)
-        stages.append(h)
-    return torch.stack(stages, -1)
+        ends.append(h[..., -1])
+    return h, torch.stack(ends, -1)
 
 
 def _lagged_products(u: Tensor, s: Tensor, lags: range, reverse: bool) -> Tensor:
@@ -272,7 +285,7 @@ def lfilter(
     size = max(a.shape[-1], b.shape[-1]) - 1
     batch = dict(x=x.shape[:-1], b=b.shape[:-1], a=a.shape[:-1])
     if zi is not None:
-        zi = _signal(zi)
+        zi = _signal(zi, "zi")
         if zi.shape[-1:] != (size,):
             raise ValueError(f"zi must end with max(len(a), len(b)) - 1 = {size}, got shape {tuple(zi.shape)}")
         batch["zi"] = zi.shape[:-1]
@@ -346,10 +359,10 @@ def _section(x: Tensor, b: Tensor, poles: Tensor, state: Optional[Tensor], backe
     history = x.new_zeros(2) if state is None else state[..., :2]
     v = _fir(x, b, history)
     h0 = None if state is None else torch.complex(state[..., 2::2], state[..., 3::2])
-    stages = _cascade(v, poles, h0, backend)
-    y = stages[..., -1].real.to(x.dtype)
+    h, ends = _cascade(v, poles, h0, backend)
+    y = h.real.to(x.dtype)
     past = torch.cat([history.flip(-1).expand(*x.shape[:-1], 2), x], -1)[..., -2:].flip(-1)
-    ends = torch.view_as_real(stages[..., -1, :]).flatten(-2).to(x.dtype)
+    ends = torch.view_as_real(ends).flatten(-2).to(x.dtype)
     past = past.expand(*ends.shape[:-1], 2)
     return y, torch.cat([past, ends], -1)
 
@@ -394,8 +407,13 @@ def sosfilt_tv(x: Tensor, sos: Tensor, state: Optional[Tensor] = None, *, backen
             f"sos must be (..., n_sections, T={x.shape[-1]} or 1, 6), got shape {tuple(sos.shape)}"
         )
     n_sections = sos.shape[-3]
-    if state is not None and state.shape[-2:] != (n_sections, 6):
-        raise ValueError(f"state must be (..., n_sections={n_sections}, 6), got shape {tuple(state.shape)}")
+    batch = dict(x=x.shape[:-1], sos=sos.shape[:-3])
+    if state is not None:
+        state = _signal(state, "state")
+        if state.shape[-2:] != (n_sections, 6):
+            raise ValueError(f"state must be (..., n_sections={n_sections}, 6), got shape {tuple(state.shape)}")
+        batch["state"] = state.shape[:-2]
+    _check_batch(**batch)
     b, a = _normalise("sos[..., 3]", sos[..., :3], sos[..., 3:])
     poles = polynomial_roots(a)
     _check_stable("sos", poles)
@@ -448,9 +466,8 @@ def biquad(
     x = _signal(x)
     if not (isinstance(pole, Tensor) and pole.is_complex() and pole.dim() >= 1):
         raise ValueError("pole must be a complex tensor (..., T or 1)")
-    for name, value in (("pole", pole), ("zero", zero)):
-        if value is not None and not bool(torch.isfinite(value).all()):
-            raise ValueError(f"{name} holds NaN or Inf values (shape {tuple(value.shape)})")
+    if zero is not None and not bool(torch.isfinite(zero).all()):
+        raise ValueError(f"zero holds NaN or Inf values (shape {tuple(zero.shape)})")
     _check_stable("pole", pole)
     gain = torch.as_tensor(gain, dtype=x.dtype, device=x.device)
     gain = gain.reshape(1) if gain.dim() == 0 else gain
@@ -459,8 +476,18 @@ def biquad(
         b = torch.stack([gain, torch.zeros_like(gain), torch.zeros_like(gain)], -1)
     else:
         b = gain.unsqueeze(-1) * torch.stack([torch.ones_like(zero.real), -2 * zero.real, zero.abs() ** 2], -1)
-    if state is not None and state.shape[-1:] != (6,):
-        raise ValueError(f"state must be (..., 6), got shape {tuple(state.shape)}")
+    batch = dict(x=x.shape[:-1], pole=pole.shape[:-1], gain=gain.shape[:-1])
+    for name, value in (("pole", pole), ("zero", zero), ("gain", gain)):
+        if value is not None:
+            if value.shape[-1] not in (1, x.shape[-1]):
+                raise ValueError(f"{name} must be (..., T={x.shape[-1]} or 1), got shape {tuple(value.shape)}")
+            batch[name] = value.shape[:-1]
+    if state is not None:
+        state = _signal(state, "state")
+        if state.shape[-1:] != (6,):
+            raise ValueError(f"state must be (..., 6), got shape {tuple(state.shape)}")
+        batch["state"] = state.shape[:-1]
+    _check_batch(**batch)
     poles = torch.stack([pole, pole.conj()], -1)
     y, final = _section(x, b.to(x.dtype), poles, state, backend)
     return y if state is None else (y, final)

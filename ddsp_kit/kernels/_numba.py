@@ -23,19 +23,27 @@ _JIT = dict(nopython=True, nogil=True, cache=True, parallel=True)
 
 
 @numba.jit(**_JIT)
-def _scan_rows(x, a, a_row, h0, acc, out):  # pragma: no cover - compiled
+def _scan_rows(x, a, a_row, h0, acc, adjoint, out):  # pragma: no cover - compiled
     rows, steps = x.shape
     varying = a.shape[1] != 1
     for r in numba.prange(rows):
         ar = a_row[r]
-        h = acc[0] + h0[r]
-        if varying:
-            for t in range(steps):
-                h = a[ar, t] * h + x[r, t]
+        if adjoint:
+            # h[t] = conj(a[t+1]) h[t+1] + x[t], backwards from h[T-1] = x[T-1].
+            h = acc[0] + x[r, steps - 1]
+            out[r, steps - 1] = h
+            c = np.conj(acc[0] + a[ar, 0])
+            for t in range(steps - 2, -1, -1):
+                if varying:
+                    c = np.conj(acc[0] + a[ar, t + 1])
+                h = c * h + x[r, t]
                 out[r, t] = h
         else:
+            h = acc[0] + h0[r]
             c = acc[0] + a[ar, 0]
             for t in range(steps):
+                if varying:
+                    c = a[ar, t]
                 h = c * h + x[r, t]
                 out[r, t] = h
 
@@ -136,15 +144,18 @@ def _coefficient_rows(a: torch.Tensor, batch, trailing: int):
     return stored.numpy(), rows.numpy()
 
 
-def scan(x: torch.Tensor, a: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+def scan(x: torch.Tensor, a: torch.Tensor, h0: torch.Tensor, adjoint: bool = False) -> torch.Tensor:
     """``h[t] = a[t] h[t-1] + x[t]`` on ``x`` ``(*batch, T)``; ``a`` is
-    ``(*batch_a, 1 or T)`` with ``batch_a`` broadcastable to ``batch``; ``h0`` is ``batch``."""
+    ``(*batch_a, 1 or T)`` with ``batch_a`` broadcastable to ``batch``; ``h0`` is ``batch``.
+    With ``adjoint``: ``h[t] = conj(a[t+1]) h[t+1] + x[t]`` backwards in time
+    from ``h[T-1] = x[T-1]`` (``h0`` unused)."""
     out = torch.empty_like(x)
     _scan_rows(
         _rows(x, x.shape, x.shape[-1]),
         *_coefficient_rows(a, x.shape[:-1], 1),
         _rows(h0, x.shape[:-1]),
         _accumulator(x.dtype),
+        adjoint,
         out.view(-1, x.shape[-1]).numpy(),
     )
     return out

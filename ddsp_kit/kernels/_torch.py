@@ -58,9 +58,15 @@ def _local_constant(a: torch.Tensor, x: torch.Tensor):
     return x @ toeplitz.transpose(-1, -2), powers[..., 1:].unsqueeze(-2)
 
 
-def scan(x: torch.Tensor, a: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+def scan(x: torch.Tensor, a: torch.Tensor, h0: torch.Tensor, adjoint: bool = False) -> torch.Tensor:
     """``h[t] = a[t] h[t-1] + x[t]``; ``a`` is ``(..., 1 or T)`` with as many
-    dims as ``x`` ``(..., T)`` and broadcastable to it, ``h0`` is ``x.shape[:-1]``."""
+    dims as ``x`` ``(..., T)`` and broadcastable to it, ``h0`` is ``x.shape[:-1]``.
+    With ``adjoint``: ``h[t] = conj(a[t+1]) h[t+1] + x[t]`` backwards in time
+    from ``h[T-1] = x[T-1]`` (``h0`` unused)."""
+    if adjoint:
+        # In reversed time the coefficient at step s is conj(a[T-s]); step 0 starts from zero.
+        a = a.conj() if a.shape[-1] == 1 else torch.cat([torch.zeros_like(a[..., :1]), a.conj().flip(-1)[..., :-1]], -1)
+        return scan(x.flip(-1), a, torch.zeros_like(h0)).flip(-1)
     steps = x.shape[-1]
     size = min(CHUNK, steps)
     padded = math.ceil(steps / size) * size

@@ -149,30 +149,32 @@ def _prepare(x, coeffs, state, coeff_dims: int, state_size: Optional[int], backe
 
 
 class _LinearRecurrence(torch.autograd.Function):
+    """The recurrence (``adjoint=False``) or its adjoint, the anticausal
+    ``h[t] = conj(a[t+1]) h[t+1] + x[t]`` (``adjoint=True``, zero initial
+    state); each one's backward runs the other, so every order of derivative
+    stays on the kernels."""
+
     @staticmethod
-    def forward(ctx, x, a, h0, backend):
-        h = backend.scan(x, a, h0)
-        ctx.backend = backend
+    def forward(ctx, x, a, h0, backend, adjoint):
+        h = backend.scan(x, a, h0, adjoint)
+        ctx.backend, ctx.adjoint = backend, adjoint
         ctx.save_for_backward(a, h0, h)
         return h
 
     @staticmethod
     def backward(ctx, grad):
         a, h0, h = ctx.saved_tensors
-        if a.shape[-1] == 1:
-            a_rev = a.conj()
-        else:
-            # lam[t] = g[t] + conj(a[t+1]) lam[t+1]: in reversed time the
-            # coefficient at step s is conj(a[T-s]); step 0 sees a zero state.
-            a_rev = torch.cat([torch.zeros_like(a[..., :1]), a.conj().flip(-1)[..., :-1]], -1)
-        lam = _LinearRecurrence.apply(grad.flip(-1), a_rev, torch.zeros_like(h0), ctx.backend).flip(-1)
+        lam = _LinearRecurrence.apply(grad, a, torch.zeros_like(h0), ctx.backend, not ctx.adjoint)
         grad_a = grad_h0 = None
         if ctx.needs_input_grad[1]:
-            h_prev = torch.cat([h0.unsqueeze(-1), h[..., :-1]], -1)
-            grad_a = (lam * h_prev.conj()).sum_to_size(a.shape)
+            if ctx.adjoint:  # h[t] gets conj(a[t+1]) h[t+1]: dL/da[s] = conj(lam[s-1]) h[s]
+                grad_a = torch.cat([torch.zeros_like(lam[..., :1]), lam[..., :-1].conj() * h[..., 1:]], -1)
+            else:  # h[t] gets a[t] h[t-1]: dL/da[t] = lam[t] conj(h[t-1])
+                grad_a = lam * torch.cat([h0.unsqueeze(-1), h[..., :-1]], -1).conj()
+            grad_a = grad_a.sum_to_size(a.shape)
         if ctx.needs_input_grad[2]:
-            grad_h0 = a[..., 0].conj() * lam[..., 0]
-        return lam, grad_a, grad_h0, None
+            grad_h0 = torch.zeros_like(h0) if ctx.adjoint else a[..., 0].conj() * lam[..., 0]
+        return lam, grad_a, grad_h0, None, None
 
 
 class _AllPoleRecurrence(torch.autograd.Function):
@@ -251,7 +253,7 @@ def linear_recurrence(
     x, a, h0, kernel = _prepare(x, a, initial, coeff_dims=1, state_size=None, backend=backend, check_finite=check_finite)
     if x.shape[-1] == 0:
         return x.clone()
-    return _LinearRecurrence.apply(x, a, h0, kernel)
+    return _LinearRecurrence.apply(x, a, h0, kernel, False)
 
 
 def allpole_recurrence(
