@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import scipy.signal as ss
 import torch
+import torch.nn.functional as F
 from torch.autograd import gradcheck, gradgradcheck
 
 from ddsp_kit.functional import allpole, biquad, lfilter, polynomial_roots, sosfilt, sosfilt_tv
@@ -278,6 +279,9 @@ def test_polynomial_roots():
          "do not broadcast"),
         (lambda: lfilter(torch.randn(10), [1.0], [1.0, -0.5], torch.tensor([float("inf")])), "zi holds NaN"),
         (lambda: allpole(torch.randn(10), torch.tensor([[-1.5, 0.9, 0.5]])), "unstable"),
+        (lambda: allpole(torch.randn(10), F.pad(torch.full((1, 2), float("nan")), (0, 0, 5, 4))), "a holds NaN"),
+        (lambda: sosfilt_tv(torch.randn(10), torch.tensor([1.0, 0, 0, 1, -0.5, 0]).repeat(1, 10, 1).index_put_(
+            (torch.tensor(0), torch.tensor(4), torch.tensor(1)), torch.tensor(float("inf")))), "sos holds NaN"),
         (lambda: allpole(torch.randn(10), torch.tensor([[-0.5]]), torch.zeros(3)), "order"),
     ],
 )

@@ -31,19 +31,21 @@ import torch
 import torch.nn.functional as F
 
 from ..kernels import allpole_recurrence, linear_recurrence, modal_iir
+from ..kernels.recurrence import check_coefficients_after
 
 Tensor = torch.Tensor
 _REAL = (torch.float32, torch.float64)
 
 
-def _coefficients(name: str, value, min_dims: int = 1) -> Tensor:
-    """Coefficients as a real floating tensor, checked for shape and finiteness."""
+def _coefficients(name: str, value, min_dims: int = 1, check_finite: bool = True) -> Tensor:
+    """Coefficients as a real floating tensor, checked for shape and (unless the
+    caller checks the output instead, for per-sample coefficients) finiteness."""
     t = value if isinstance(value, Tensor) else torch.as_tensor(value, dtype=torch.float64)
     if not (t.is_floating_point() and t.dtype in _REAL):
         raise ValueError(f"{name} must be float32 or float64, got {t.dtype}")
     if t.dim() < min_dims or t.shape[-1] == 0:
         raise ValueError(f"{name} must have at least {min_dims} dim(s) and a non-empty last dim, got {tuple(t.shape)}")
-    if not bool(torch.isfinite(t).all()):
+    if check_finite and not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} holds NaN or Inf values (shape {tuple(t.shape)})")
     return t
 
@@ -401,7 +403,7 @@ def sosfilt_tv(x: Tensor, sos: Tensor, state: Optional[Tensor] = None, *, backen
         tensor([1.0000, 0.5000, 0.2500])
     """
     x = _signal(x)
-    sos = _coefficients("sos", sos, min_dims=3)
+    sos = _coefficients("sos", sos, min_dims=3, check_finite=False)
     if sos.shape[-1] != 6 or sos.shape[-2] not in (1, x.shape[-1]):
         raise ValueError(
             f"sos must be (..., n_sections, T={x.shape[-1]} or 1, 6), got shape {tuple(sos.shape)}"
@@ -423,6 +425,7 @@ def sosfilt_tv(x: Tensor, sos: Tensor, state: Optional[Tensor] = None, *, backen
             y, b[..., s, :, :].to(x.dtype), poles[..., s, :, :], None if state is None else state[..., s, :], backend
         )
         states.append(final)
+    check_coefficients_after(y, "sos", sos)
     if state is None:
         return y
     return y, torch.stack(states, -2)
@@ -518,10 +521,10 @@ def allpole(x: Tensor, a: Tensor, zi: Optional[Tensor] = None, *, backend: Optio
         tensor([1.0000, 0.5000, 0.2500])
     """
     x = _signal(x)
-    a = _coefficients("a", a, min_dims=2)
+    a = _coefficients("a", a, min_dims=2, check_finite=False)  # the kernel checks its output
     if a.shape[-2] == 1:
         _check_stable("a", polynomial_roots(F.pad(a, (1, 0), value=1.0)))
-    y = allpole_recurrence(x, a, zi, backend=backend, check_finite=False)
+    y = allpole_recurrence(x, a, zi, backend=backend)
     if zi is None:
         return y
     order = a.shape[-1]

@@ -88,7 +88,18 @@ def _check_finite(name: str, t: torch.Tensor) -> None:
         raise ValueError(f"{name} holds NaN or Inf values (shape {tuple(t.shape)})")
 
 
-def _prepare(x, coeffs, state, coeff_dims: int, state_size: Optional[int], backend: Optional[str], check_finite: bool):
+def check_coefficients_after(output: torch.Tensor, name: str, coeffs: torch.Tensor) -> None:
+    """Raise if ``coeffs`` holds NaN/Inf, looking at them only when ``output`` does.
+
+    A non-finite coefficient always makes the output non-finite, so checking
+    the (smaller) output first costs one pass over it instead of one over
+    per-sample coefficients; non-finite signal samples alone pass, by design.
+    """
+    if not bool(torch.isfinite(output).all()):
+        _check_finite(name, coeffs)
+
+
+def _prepare(x, coeffs, state, coeff_dims: int, state_size: Optional[int], backend: Optional[str]):
     """Validate, promote to a common dtype, and align dims for a primitive.
 
     ``coeff_dims`` counts the trailing dims of ``coeffs`` that are not batch
@@ -119,8 +130,6 @@ def _prepare(x, coeffs, state, coeff_dims: int, state_size: Optional[int], backe
         dtype = torch.promote_types(dtype, t.dtype)
     if dtype not in _DTYPES:
         raise ValueError(f"dtype {dtype} is not supported; use one of {_DTYPES}")
-    if check_finite:
-        _check_finite("a", coeffs)
     batch_a = coeffs.shape[: coeffs.dim() - coeff_dims]
     try:
         batch = torch.broadcast_shapes(x.shape[:-1], batch_a)
@@ -232,8 +241,8 @@ def linear_recurrence(
             time; leading dims broadcast against ``x`` (never materialised).
         initial: state ``h[-1]``, broadcastable to the batch shape; zero if None.
         backend: ``"numba"``, ``"torch"`` or None (automatic).
-        check_finite: reject NaN/Inf in ``a`` (one pass over it); callers
-            that validated ``a`` already skip it.
+        check_finite: reject NaN/Inf in ``a`` (looked at only when the output
+            is non-finite); callers that validated ``a`` already skip it.
 
     Returns:
         ``h`` of shape ``(*batch, T)`` in the promoted dtype of the inputs;
@@ -250,10 +259,13 @@ def linear_recurrence(
     """
     if isinstance(a, torch.Tensor) and a.dim() == 0:
         a = a.reshape(1)
-    x, a, h0, kernel = _prepare(x, a, initial, coeff_dims=1, state_size=None, backend=backend, check_finite=check_finite)
+    x, a, h0, kernel = _prepare(x, a, initial, coeff_dims=1, state_size=None, backend=backend)
     if x.shape[-1] == 0:
         return x.clone()
-    return _LinearRecurrence.apply(x, a, h0, kernel, False)
+    h = _LinearRecurrence.apply(x, a, h0, kernel, False)
+    if check_finite:
+        check_coefficients_after(h, "a", a)
+    return h
 
 
 def allpole_recurrence(
@@ -272,8 +284,8 @@ def allpole_recurrence(
             per sample or ``(..., 1, M)`` constant in time.
         initial: past outputs ``y[-1], ..., y[-M]``, ``(..., M)``; zero if None.
         backend: ``"numba"``, ``"torch"`` or None (automatic).
-        check_finite: reject NaN/Inf in ``a`` (one pass over it); callers
-            that validated ``a`` already skip it.
+        check_finite: reject NaN/Inf in ``a`` (looked at only when the output
+            is non-finite); callers that validated ``a`` already skip it.
 
     Returns:
         ``y`` of shape ``(*batch, T)``. The state to carry into the next block
@@ -284,12 +296,15 @@ def allpole_recurrence(
         tensor([1.0000, 0.5000, 0.2500])
     """
     order = a.shape[-1] if isinstance(a, torch.Tensor) and a.dim() else None
-    x, a, zi, kernel = _prepare(x, a, initial, coeff_dims=2, state_size=order, backend=backend, check_finite=check_finite)
+    x, a, zi, kernel = _prepare(x, a, initial, coeff_dims=2, state_size=order, backend=backend)
     if x.is_complex():
         raise ValueError("allpole_recurrence takes real signals and coefficients; use linear_recurrence for complex")
     if x.shape[-1] == 0:
         return x.clone()
-    return _AllPoleRecurrence.apply(x, a, zi, kernel)
+    y = _AllPoleRecurrence.apply(x, a, zi, kernel)
+    if check_finite:
+        check_coefficients_after(y, "a", a)
+    return y
 
 
 def modal_iir(
