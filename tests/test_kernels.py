@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.autograd import gradcheck, gradgradcheck
 
-from ddsp_kit.kernels import BACKENDS, allpole_recurrence, available_backends, linear_recurrence, modal_iir
+from ddsp_kit.kernels import BACKENDS, allpole_recurrence, available_backends, linear_recurrence, modal_iir, modal_section
 
 BACKEND_NAMES = available_backends()
 
@@ -205,6 +205,38 @@ def test_modal_iir_matches_pole_zero_filter(backend, taps, order):
     backwards = modal_iir(torch.from_numpy(x[..., ::-1].copy()), torch.from_numpy(b)[None], torch.from_numpy(
         poles.astype(np.complex128)), reverse=True, backend=backend)
     assert rel_error(backwards.flip(-1), ref) <= 1e-12
+
+
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+@pytest.mark.parametrize("p_steps", [1, 300])
+def test_modal_section_matches_cascaded_scans(backend, p_steps):
+    g = torch.Generator().manual_seed(8)
+    v = random_signal((2, 3, 300), torch.float64, g)
+    p1 = random_coefficients((3, p_steps), torch.complex128, g, radius=0.98)
+    p2 = random_coefficients((2, 1, p_steps), torch.complex128, g, radius=0.98)
+    s = random_signal((2, 3, 2), torch.complex128, g)
+    y, final = modal_section(v, p1, p2, s, backend=backend)
+    h1 = reference_scan(v, p1, s[..., 0])
+    h2 = reference_scan(h1, p2, s[..., 1])
+    assert rel_error(y, h2.real) <= 1e-12
+    assert rel_error(final, np.stack([h1[..., -1], h2[..., -1]], -1)) <= 1e-12
+
+
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+@pytest.mark.parametrize("p_steps", [1, 11])
+def test_modal_section_gradcheck(backend, p_steps):
+    g = torch.Generator().manual_seed(9)
+    v = random_signal((2, 11), torch.float64, g).requires_grad_()
+    p1 = random_coefficients((2, p_steps), torch.complex128, g, radius=0.8).requires_grad_()
+    p2 = random_coefficients((1, p_steps), torch.complex128, g, radius=0.8).requires_grad_()
+    s = random_signal((2, 2), torch.complex128, g).requires_grad_()
+
+    def f(v, p1, p2, s):
+        y, final = modal_section(v, p1, p2, s, backend=backend)
+        return y, torch.view_as_real(final)
+
+    assert gradcheck(f, (v, p1, p2, s))
+    assert gradgradcheck(f, (v, p1, p2, s))
 
 
 def test_modal_iir_is_forward_only_and_validates():

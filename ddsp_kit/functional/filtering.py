@@ -18,7 +18,7 @@ poles in one fused kernel pass (:func:`ddsp_kit.kernels.modal_iir`); their
 gradients come from the same filter run backwards in time, so coefficient
 gradients never go through the roots. Time-varying sections
 (:func:`sosfilt_tv`, :func:`biquad`) run on
-:func:`ddsp_kit.kernels.linear_recurrence`; the time-varying all-pole
+:func:`ddsp_kit.kernels.modal_section`; the time-varying all-pole
 (:func:`allpole`) on :func:`ddsp_kit.kernels.allpole_recurrence`.
 
 Signal NaN/Inf is not checked: it propagates to every later output sample.
@@ -30,7 +30,7 @@ from typing import Optional, Union
 import torch
 import torch.nn.functional as F
 
-from ..kernels import allpole_recurrence, linear_recurrence, modal_iir
+from ..kernels import allpole_recurrence, modal_iir, modal_section
 from ..kernels.recurrence import check_coefficients_after
 
 Tensor = torch.Tensor
@@ -148,21 +148,6 @@ def _fir(x: Tensor, b: Tensor, history: Tensor) -> Tensor:
     batch = torch.broadcast_shapes(x.shape[:-1], history.shape[:-1])
     extended = torch.cat([history.flip(-1).expand(*batch, taps - 1), x.expand(*batch, steps)], -1)
     return sum(b[..., k] * extended[..., taps - 1 - k: taps - 1 - k + steps] for k in range(taps))
-
-
-def _cascade(v: Tensor, poles: Tensor, state: Optional[Tensor], backend: Optional[str]):
-    """Run ``v`` through complex one-poles ``poles[..., k]`` (``(..., 1 or T, K)``) in cascade.
-
-    ``state`` holds the complex states entering each stage, ``(..., K)``.
-    Returns the last stage's output ``(..., T)`` and every stage's final state ``(..., K)``.
-    """
-    h = v.to(torch.complex128 if v.dtype == torch.float64 else torch.complex64)
-    ends = []
-    for k in range(poles.shape[-1]):
-        initial = None if state is None else state[..., k]
-        h = linear_recurrence(h, poles[..., k].to(h.dtype), initial, backend=backend, check_finite=False)
-        ends.append(h[..., -1])
-    return h, torch.stack(ends, -1)
 
 
 def _lagged_products(u: Tensor, s: Tensor, lags: range, reverse: bool) -> Tensor:
@@ -351,9 +336,9 @@ def sosfilt(x: Tensor, sos: Tensor, zi: Optional[Tensor] = None, *, backend: Opt
     return y, torch.stack(states, -2)
 
 
-def _section(x: Tensor, b: Tensor, poles: Tensor, state: Optional[Tensor], backend: Optional[str]):
+def _section(x: Tensor, b: Tensor, p1: Tensor, p2: Tensor, state: Optional[Tensor], backend: Optional[str]):
     """One second-order section: FIR numerator ``b`` ``(..., 1 or T, 3)``, then
-    the cascade of the complex one-poles ``poles`` ``(..., 1 or T, 2)``.
+    the complex one-poles ``p1``, ``p2`` ``(..., 1 or T)`` in cascade.
 
     ``state`` is real ``(..., 6)``: ``x[-1], x[-2]``, then the two complex
     one-pole states as (real, imag) pairs.
@@ -361,12 +346,11 @@ def _section(x: Tensor, b: Tensor, poles: Tensor, state: Optional[Tensor], backe
     history = x.new_zeros(2) if state is None else state[..., :2]
     v = _fir(x, b, history)
     h0 = None if state is None else torch.complex(state[..., 2::2], state[..., 3::2])
-    h, ends = _cascade(v, poles, h0, backend)
-    y = h.real.to(x.dtype)
+    y, ends = modal_section(v, p1, p2, h0, backend=backend)
     past = torch.cat([history.flip(-1).expand(*x.shape[:-1], 2), x], -1)[..., -2:].flip(-1)
     ends = torch.view_as_real(ends).flatten(-2).to(x.dtype)
     past = past.expand(*ends.shape[:-1], 2)
-    return y, torch.cat([past, ends], -1)
+    return y.to(x.dtype), torch.cat([past, ends], -1)
 
 
 def sosfilt_tv(x: Tensor, sos: Tensor, state: Optional[Tensor] = None, *, backend: Optional[str] = None):
@@ -421,9 +405,9 @@ def sosfilt_tv(x: Tensor, sos: Tensor, state: Optional[Tensor] = None, *, backen
     _check_stable("sos", poles)
     y, states = x, []
     for s in range(n_sections):
-        y, final = _section(
-            y, b[..., s, :, :].to(x.dtype), poles[..., s, :, :], None if state is None else state[..., s, :], backend
-        )
+        section_state = None if state is None else state[..., s, :]
+        p1, p2 = poles[..., s, :, 0], poles[..., s, :, 1]
+        y, final = _section(y, b[..., s, :, :].to(x.dtype), p1, p2, section_state, backend)
         states.append(final)
     check_coefficients_after(y, "sos", sos)
     if state is None:
@@ -491,8 +475,7 @@ def biquad(
             raise ValueError(f"state must be (..., 6), got shape {tuple(state.shape)}")
         batch["state"] = state.shape[:-1]
     _check_batch(**batch)
-    poles = torch.stack([pole, pole.conj()], -1)
-    y, final = _section(x, b.to(x.dtype), poles, state, backend)
+    y, final = _section(x, b.to(x.dtype), pole, pole.conj(), state, backend)
     return y if state is None else (y, final)
 
 

@@ -126,6 +126,52 @@ def _modal_rows(x, b, b_row, sections, s_row, reverse, out):  # pragma: no cover
                     buffer[t] = h2
 
 
+@numba.jit(**_JIT)
+def _section_rows(v, p1, p1_row, p2, p2_row, s, y, h1, h2):  # pragma: no cover - compiled
+    rows, steps = v.shape
+    vary1, vary2 = p1.shape[1] != 1, p2.shape[1] != 1
+    for r in numba.prange(rows):
+        a1, a2 = p1[p1_row[r]], p2[p2_row[r]]
+        c1, c2 = a1[0] + 0j, a2[0] + 0j
+        g1, g2 = s[r, 0] + 0j, s[r, 1] + 0j  # complex128 state
+        for t in range(steps):
+            if vary1:
+                c1 = a1[t]
+            if vary2:
+                c2 = a2[t]
+            g1 = c1 * g1 + v[r, t]
+            g2 = c2 * g2 + g1
+            h1[r, t] = g1
+            h2[r, t] = g2
+            y[r, t] = g2.real
+
+
+@numba.jit(**_JIT)
+def _section_adjoint_rows(g, end, p1, p1_row, p2, p2_row, s, h1, h2, gv, gp1, gp2, gs):  # pragma: no cover
+    # lam2[t] = g[t] + conj(p2[t+1]) lam2[t+1], lam1[t] = lam2[t] + conj(p1[t+1]) lam1[t+1],
+    # seeded at T-1 by the cotangents of the final states.
+    rows, steps = g.shape
+    vary1, vary2 = p1.shape[1] != 1, p2.shape[1] != 1
+    for r in numba.prange(rows):
+        a1, a2 = p1[p1_row[r]], p2[p2_row[r]]
+        l1, l2 = end[r, 0] + 0j, end[r, 1] + 0j
+        n1, n2 = 1.0 + 0j, 1.0 + 0j
+        for t in range(steps - 1, -1, -1):
+            l2 = g[r, t] + n2 * l2
+            l1 = l2 + n1 * l1
+            gv[r, t] = l1.real
+            if t > 0:
+                gp1[r, t] = l1 * np.conj(h1[r, t - 1])
+                gp2[r, t] = l2 * np.conj(h2[r, t - 1])
+            else:
+                gp1[r, t] = l1 * np.conj(s[r, 0])
+                gp2[r, t] = l2 * np.conj(s[r, 1])
+            n1 = np.conj(a1[t if vary1 else 0])
+            n2 = np.conj(a2[t if vary2 else 0])
+        gs[r, 0] = n1 * l1
+        gs[r, 1] = n2 * l2
+
+
 def _accumulator(dtype: torch.dtype) -> np.ndarray:
     return np.zeros(1, dtype=np.complex128 if dtype.is_complex else np.float64)
 
@@ -196,3 +242,47 @@ def modal(x: torch.Tensor, b: torch.Tensor, poles: torch.Tensor, reverse: bool) 
         out.view(-1, x.shape[-1]).numpy(),
     )
     return out
+
+
+def section(v: torch.Tensor, p1: torch.Tensor, p2: torch.Tensor, s: torch.Tensor):
+    """Two complex one-poles in cascade on real ``v`` ``(*batch, T)``; ``p1``,
+    ``p2`` are ``(*batch_p, 1 or T)``, ``s`` the initial states ``(*batch, 2)``.
+    Returns ``(Re h2, h1, h2)``."""
+    complex_dtype = torch.complex64 if v.dtype == torch.float32 else torch.complex128
+    y = torch.empty_like(v)
+    h1 = torch.empty(v.shape, dtype=complex_dtype)
+    h2 = torch.empty_like(h1)
+    width = v.shape[-1]
+    _section_rows(
+        _rows(v, v.shape, width),
+        *_coefficient_rows(p1, v.shape[:-1], 1),
+        *_coefficient_rows(p2, v.shape[:-1], 1),
+        _rows(s, (*v.shape[:-1], 2), 2),
+        y.view(-1, width).numpy(),
+        h1.view(-1, width).numpy(),
+        h2.view(-1, width).numpy(),
+    )
+    return y, h1, h2
+
+
+def section_adjoint(g, end, p1, p2, s, h1, h2):
+    """Adjoint of :func:`section`: cotangents of ``v``, ``p1``, ``p2`` (per
+    sample, before any reduction over broadcast dims) and ``s``."""
+    gv = torch.empty_like(g)
+    gp1, gp2 = torch.empty_like(h1), torch.empty_like(h2)
+    gs = torch.empty(*g.shape[:-1], 2, dtype=h1.dtype)
+    width = g.shape[-1]
+    _section_adjoint_rows(
+        _rows(g, g.shape, width),
+        _rows(end, (*g.shape[:-1], 2), 2),
+        *_coefficient_rows(p1, g.shape[:-1], 1),
+        *_coefficient_rows(p2, g.shape[:-1], 1),
+        _rows(s, (*g.shape[:-1], 2), 2),
+        _rows(h1, h1.shape, width),
+        _rows(h2, h2.shape, width),
+        gv.view(-1, width).numpy(),
+        gp1.view(-1, width).numpy(),
+        gp2.view(-1, width).numpy(),
+        gs.view(-1, 2).numpy(),
+    )
+    return gv, gp1, gp2, gs

@@ -57,12 +57,18 @@ class Backend(NamedTuple):
     scan: Callable
     allpole: Callable
     modal: Callable
+    section: Callable
+    section_adjoint: Optional[Callable]  # None: composed from adjoint scans
     devices: tuple
 
 
-BACKENDS = {"torch": Backend(_torch.scan, _torch.allpole, _torch.modal, ("cpu", "cuda", "mps", "xpu"))}
+BACKENDS = {
+    "torch": Backend(_torch.scan, _torch.allpole, _torch.modal, _torch.section, None, ("cpu", "cuda", "mps", "xpu"))
+}
 if _numba is not None:
-    BACKENDS["numba"] = Backend(_numba.scan, _numba.allpole, _numba.modal, ("cpu",))
+    BACKENDS["numba"] = Backend(
+        _numba.scan, _numba.allpole, _numba.modal, _numba.section, _numba.section_adjoint, ("cpu",)
+    )
 
 _DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
 
@@ -186,6 +192,53 @@ class _LinearRecurrence(torch.autograd.Function):
         return lam, grad_a, grad_h0, None, None
 
 
+class _ModalSection(torch.autograd.Function):
+    """Two complex one-poles in cascade, ``y = Re h2``; returns ``(y, [h1, h2] at T-1)``.
+
+    Backward: ``lam2[t] = g[t] + conj(p2[t+1]) lam2[t+1]``,
+    ``lam1[t] = lam2[t] + conj(p1[t+1]) lam1[t+1]``, ``dL/dv = Re lam1``,
+    ``dL/dp_i[t] = lam_i[t] conj(h_i[t-1])``. First derivatives take one fused
+    reverse pass where the backend has one; when a graph of the backward is
+    requested (higher derivatives), it is composed from differentiable scans.
+    """
+
+    @staticmethod
+    def forward(ctx, v, p1, p2, s, backend):
+        y, h1, h2 = backend.section(v, p1, p2, s)
+        ctx.backend = backend
+        ctx.save_for_backward(v, p1, p2, s, h1, h2)
+        return y, torch.stack([h1[..., -1], h2[..., -1]], -1)
+
+    @staticmethod
+    def backward(ctx, grad_y, grad_end):
+        v, p1, p2, s, h1, h2 = ctx.saved_tensors
+        backend = ctx.backend
+        if backend.section_adjoint is not None and not torch.is_grad_enabled():
+            grad_v, grad_p1, grad_p2, grad_s = backend.section_adjoint(grad_y, grad_end, p1, p2, s, h1, h2)
+        else:
+            if torch.is_grad_enabled():  # recompute the states as functions of the inputs
+                h1 = _LinearRecurrence.apply(v.to(s.dtype), p1, s[..., 0], backend, False)
+                h2 = _LinearRecurrence.apply(h1, p2, s[..., 1], backend, False)
+            zero = torch.zeros_like(s[..., 0])
+
+            def at_end(value):  # the final state's cotangent enters at the last sample
+                return torch.cat([torch.zeros_like(h1[..., :-1]), value.unsqueeze(-1)], -1)
+
+            lam2 = _LinearRecurrence.apply(grad_y.to(h1.dtype) + at_end(grad_end[..., 1]), p2, zero, backend, True)
+            lam1 = _LinearRecurrence.apply(lam2 + at_end(grad_end[..., 0]), p1, zero, backend, True)
+            grad_v = lam1.real
+            grad_p1 = lam1 * torch.cat([s[..., :1], h1[..., :-1]], -1).conj()
+            grad_p2 = lam2 * torch.cat([s[..., 1:], h2[..., :-1]], -1).conj()
+            grad_s = torch.stack([p1[..., 0].conj() * lam1[..., 0], p2[..., 0].conj() * lam2[..., 0]], -1)
+        return (
+            grad_v.to(v.dtype).sum_to_size(v.shape),
+            grad_p1.sum_to_size(p1.shape),
+            grad_p2.sum_to_size(p2.shape),
+            grad_s.sum_to_size(s.shape),
+            None,
+        )
+
+
 class _AllPoleRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, a, zi, backend):
@@ -266,6 +319,77 @@ def linear_recurrence(
     if check_finite:
         check_coefficients_after(h, "a", a)
     return h
+
+
+def modal_section(
+    v: torch.Tensor,
+    p1: torch.Tensor,
+    p2: torch.Tensor,
+    initial: Optional[torch.Tensor] = None,
+    *,
+    backend: Optional[str] = None,
+):
+    r"""Second-order modal section: two complex one-poles in cascade, real output.
+
+    .. math::
+        h_1[t] = p_1[t] h_1[t-1] + v[t],\quad h_2[t] = p_2[t] h_2[t-1] + h_1[t],\quad y[t] = \mathrm{Re}\,h_2[t]
+
+    With constant poles ``p2 = conj(p1)`` (or two real poles) this is the
+    all-pole biquad :math:`1 / ((1 - p_1 z^{-1})(1 - p_2 z^{-1}))`; with moving
+    poles it stays stable whenever ``|p1|, |p2| < 1`` at every sample. One
+    fused pass forwards and one backwards on numba.
+
+    Args:
+        v: real input, ``(..., T)``.
+        p1, p2: complex poles, ``(..., T)`` per sample or ``(..., 1)``.
+        initial: complex states ``[h1[-1], h2[-1]]``, ``(..., 2)``; zero if None.
+        backend: ``"numba"``, ``"torch"`` or None (automatic).
+
+    Returns:
+        ``(y, final)``: ``y`` ``(*batch, T)`` real, ``final`` ``(*batch, 2)`` complex.
+
+    Example:
+        >>> y, final = modal_section(torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.5j]), torch.tensor([-0.5j]))
+        >>> y
+        tensor([ 1.0000,  0.0000, -0.2500])
+    """
+    if not isinstance(v, torch.Tensor) or v.dtype not in (torch.float32, torch.float64) or v.dim() < 1:
+        raise ValueError("v must be a float32 or float64 tensor (..., T)")
+    complex_dtype = torch.complex64 if v.dtype == torch.float32 else torch.complex128
+    steps = v.shape[-1]
+    for name, pole in (("p1", p1), ("p2", p2)):
+        if not isinstance(pole, torch.Tensor) or not pole.is_complex() or pole.dim() < 1:
+            raise ValueError(f"{name} must be a complex tensor (..., T or 1)")
+        if pole.shape[-1] not in (1, steps):
+            raise ValueError(f"{name} has {pole.shape[-1]} time steps (shape {tuple(pole.shape)}), x has {steps}")
+    if initial is not None and (not initial.is_complex() or initial.shape[-1:] != (2,)):
+        raise ValueError(f"initial must be a complex tensor (..., 2), got {initial.dtype} {tuple(initial.shape)}")
+    if len({t.device for t in (v, p1, p2) if t is not None}) > 1:
+        raise ValueError("v, p1 and p2 must be on one device")
+    kernel = _backend(backend, v.device)
+    try:
+        batch = torch.broadcast_shapes(
+            v.shape[:-1], p1.shape[:-1], p2.shape[:-1], () if initial is None else initial.shape[:-1]
+        )
+    except RuntimeError:
+        raise ValueError(
+            f"batch dims do not broadcast: v {tuple(v.shape)}, p1 {tuple(p1.shape)}, p2 {tuple(p2.shape)}"
+            + ("" if initial is None else f", initial {tuple(initial.shape)}")
+        ) from None
+    if initial is None:
+        initial = torch.zeros(*batch, 2, dtype=complex_dtype, device=v.device)
+    else:
+        _check_finite("initial", initial)
+
+    def align(t):
+        return t.to(complex_dtype).reshape((1,) * (len(batch) + 1 - t.dim()) + tuple(t.shape))
+
+    y, final = _ModalSection.apply(
+        v.expand(*batch, steps), align(p1), align(p2), initial.to(complex_dtype).expand(*batch, 2), kernel
+    )
+    check_coefficients_after(y, "p1", p1)
+    check_coefficients_after(y, "p2", p2)
+    return y, final
 
 
 def allpole_recurrence(
