@@ -409,7 +409,7 @@ def sosfilt_tv(x: Tensor, sos: Tensor, state: Optional[Tensor] = None, *, backen
         p1, p2 = poles[..., s, :, 0], poles[..., s, :, 1]
         y, final = _section(y, b[..., s, :, :].to(x.dtype), p1, p2, section_state, backend)
         states.append(final)
-    check_coefficients_after(y, "sos", sos)
+    check_coefficients_after(y, sos=sos)
     if state is None:
         return y
     return y, torch.stack(states, -2)

@@ -49,28 +49,37 @@ def _scan_rows(x, a, a_row, h0, acc, adjoint, out):  # pragma: no cover - compil
 
 
 @numba.jit(**_JIT)
-def _allpole_rows(x, a, a_row, zi, acc, out):  # pragma: no cover - compiled
+def _allpole_rows(x, a, a_row, zi, acc, adjoint, out):  # pragma: no cover - compiled
     rows, steps = x.shape
     order = a.shape[2]
     varying = a.shape[1] != 1
     for r in numba.prange(rows):
-        ar = a_row[r]
+        coef = a[a_row[r]]
+        xr = x[r]
+        row_out = out[r]
         # Circular history stored twice so that a window never wraps:
-        # hist[pos + k] = hist[pos + k + order] = y[t - 1 - k].
-        hist = np.empty(2 * order, dtype=acc.dtype)
-        for k in range(order):
-            hist[k] = zi[r, k]
-            hist[k + order] = zi[r, k]
-        pos = 0
-        for t in range(steps):
-            ta = t if varying else 0
-            y = acc[0] + x[r, t]
+        # hist[pos + k] = hist[pos + k + order] = y[t - 1 - k] (y[t + 1 + k] in adjoint mode).
+        hist = np.zeros(2 * order, dtype=acc.dtype)
+        if not adjoint:
             for k in range(order):
-                y -= a[ar, ta, k] * hist[pos + k]
+                hist[k] = zi[r, k]
+                hist[k + order] = zi[r, k]
+        pos = 0
+        for i in range(steps):
+            y = acc[0] + xr[steps - 1 - i if adjoint else i]
+            if adjoint:  # y[t] = x[t] - sum_k a_k[t+k] y[t+k]
+                t = steps - 1 - i
+                for k in range(min(order, i)):
+                    y -= coef[t + 1 + k if varying else 0, k] * hist[pos + k]
+            else:  # y[t] = x[t] - sum_k a_k[t] y[t-k]
+                t = i
+                c = coef[t if varying else 0]
+                for k in range(order):
+                    y -= c[k] * hist[pos + k]
             pos = pos - 1 if pos > 0 else order - 1
             hist[pos] = y
             hist[pos + order] = y
-            out[r, t] = y
+            row_out[t] = y
 
 
 @numba.njit(inline="always")
@@ -207,9 +216,11 @@ def scan(x: torch.Tensor, a: torch.Tensor, h0: torch.Tensor, adjoint: bool = Fal
     return out
 
 
-def allpole(x: torch.Tensor, a: torch.Tensor, zi: torch.Tensor) -> torch.Tensor:
+def allpole(x: torch.Tensor, a: torch.Tensor, zi: torch.Tensor, adjoint: bool = False) -> torch.Tensor:
     """``y[t] = x[t] - sum_k a[t, k] y[t-1-k]`` on ``x`` ``(*batch, T)``; ``a`` is
-    ``(*batch_a, 1 or T, order)``; ``zi`` is ``(*batch, order)`` = ``y[-1], ..., y[-order]``."""
+    ``(*batch_a, 1 or T, order)``; ``zi`` is ``(*batch, order)`` = ``y[-1], ..., y[-order]``.
+    With ``adjoint``: ``y[t] = x[t] - sum_k a[t+1+k, k] y[t+1+k]`` backwards in
+    time from zero (``zi`` unused)."""
     out = torch.empty_like(x)
     order = a.shape[-1]
     _allpole_rows(
@@ -217,6 +228,7 @@ def allpole(x: torch.Tensor, a: torch.Tensor, zi: torch.Tensor) -> torch.Tensor:
         *_coefficient_rows(a, x.shape[:-1], 2),
         _rows(zi, (*x.shape[:-1], order), order),
         _accumulator(x.dtype),
+        adjoint,
         out.view(-1, x.shape[-1]).numpy(),
     )
     return out

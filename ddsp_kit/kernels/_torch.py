@@ -124,9 +124,19 @@ def section_adjoint(g, end, p1, p2, s, h1, h2):
     return lam1.real.to(g.dtype), lam1 * prev1.conj(), lam2 * prev2.conj(), gs
 
 
-def allpole(x: torch.Tensor, a: torch.Tensor, zi: torch.Tensor) -> torch.Tensor:
+def allpole(x: torch.Tensor, a: torch.Tensor, zi: torch.Tensor, adjoint: bool = False) -> torch.Tensor:
     """``y[t] = x[t] - sum_k a[t, k] y[t-1-k]``; ``a`` is ``(..., 1 or T, M)``,
-    ``zi`` ``(..., M)`` holds ``y[-1], ..., y[-M]``."""
+    ``zi`` ``(..., M)`` holds ``y[-1], ..., y[-M]``. With ``adjoint``:
+    ``y[t] = x[t] - sum_k a[t+1+k, k] y[t+1+k]`` backwards in time from zero."""
+    if adjoint:
+        steps, order = x.shape[-1], a.shape[-1]
+        if a.shape[-2] > 1:
+            # In reversed time s the k-th coefficient is a_k[T-1-s+k]: flip(a_k) delayed by k.
+            flipped = a.flip(-2)
+            a = torch.stack(
+                [torch.nn.functional.pad(flipped[..., k - 1], (k, 0))[..., :steps] for k in range(1, order + 1)], -1
+            )
+        return allpole(x.flip(-1), a, torch.zeros_like(zi)).flip(-1)
     out_dtype = x.dtype
     x, a, zi = (t.to(torch.float64) for t in (x, a, zi))
     steps, order = x.shape[-1], a.shape[-1]

@@ -94,15 +94,16 @@ def _check_finite(name: str, t: torch.Tensor) -> None:
         raise ValueError(f"{name} holds NaN or Inf values (shape {tuple(t.shape)})")
 
 
-def check_coefficients_after(output: torch.Tensor, name: str, coeffs: torch.Tensor) -> None:
-    """Raise if ``coeffs`` holds NaN/Inf, looking at them only when ``output`` does.
+def check_coefficients_after(output: torch.Tensor, **coefficients: torch.Tensor) -> None:
+    """Raise if any of ``coefficients`` holds NaN/Inf, looking at them only when ``output`` does.
 
     A non-finite coefficient always makes the output non-finite, so checking
     the (smaller) output first costs one pass over it instead of one over
     per-sample coefficients; non-finite signal samples alone pass, by design.
     """
     if not bool(torch.isfinite(output).all()):
-        _check_finite(name, coeffs)
+        for name, coeffs in coefficients.items():
+            _check_finite(name, coeffs)
 
 
 def _prepare(x, coeffs, state, coeff_dims: int, state_size: Optional[int], backend: Optional[str]):
@@ -240,10 +241,14 @@ class _ModalSection(torch.autograd.Function):
 
 
 class _AllPoleRecurrence(torch.autograd.Function):
+    """The all-pole (``adjoint=False``) or its adjoint, the anticausal
+    ``y[t] = x[t] - sum_k a_k[t+k] y[t+k]`` (``adjoint=True``, zero state);
+    each one's backward runs the other."""
+
     @staticmethod
-    def forward(ctx, x, a, zi, backend):
-        y = backend.allpole(x, a, zi)
-        ctx.backend = backend
+    def forward(ctx, x, a, zi, backend, adjoint):
+        y = backend.allpole(x, a, zi, adjoint)
+        ctx.backend, ctx.adjoint = backend, adjoint
         ctx.save_for_backward(a, zi, y)
         return y
 
@@ -251,31 +256,28 @@ class _AllPoleRecurrence(torch.autograd.Function):
     def backward(ctx, grad):
         a, zi, y = ctx.saved_tensors
         steps, order = y.shape[-1], a.shape[-1]
-        a_rev = a
-        if a.shape[-2] > 1:
-            # lam[t] = g[t] - sum_k a_k[t+k] lam[t+k]: in reversed time s the
-            # k-th coefficient is a_k[T-1-s+k], i.e. flip(a_k) delayed by k.
-            flipped = a.flip(-2)
-            a_rev = torch.stack(
-                [torch.nn.functional.pad(flipped[..., k - 1], (k, 0))[..., :steps] for k in range(1, order + 1)],
-                -1,
-            )
-        lam = _AllPoleRecurrence.apply(grad.flip(-1), a_rev, torch.zeros_like(zi), ctx.backend).flip(-1)
+        lam = _AllPoleRecurrence.apply(grad, a, torch.zeros_like(zi), ctx.backend, not ctx.adjoint)
         grad_a = grad_zi = None
         if ctx.needs_input_grad[1]:
-            # past[..., t, k-1] = y[t-k], reading y[-1..-M] from zi.
-            history = torch.cat([zi.flip(-1), y], -1)
-            past = history.unfold(-1, order, 1)[..., :steps, :].flip(-1)
-            grad_a = (-lam.unsqueeze(-1) * past).sum_to_size(a.shape)
+            if ctx.adjoint:  # y[t] gets -a_k[s] y[s] at s = t+k: dL/da_k[s] = -y[s] lam[s-k]
+                past = torch.cat([torch.zeros_like(zi), lam], -1).unfold(-1, order, 1)[..., :steps, :].flip(-1)
+                grad_a = -y.unsqueeze(-1) * past
+            else:  # y[t] gets -a_k[t] y[t-k]: dL/da_k[t] = -lam[t] y[t-k], y[-1..-M] from zi
+                past = torch.cat([zi.flip(-1), y], -1).unfold(-1, order, 1)[..., :steps, :].flip(-1)
+                grad_a = -lam.unsqueeze(-1) * past
+            grad_a = grad_a.sum_to_size(a.shape)
         if ctx.needs_input_grad[2]:
-            # y[-1-j] feeds y[t] through a_k[t] with t - k = -1 - j (t < order).
-            head = min(order, steps)
-            coef = a[..., :head, :] if a.shape[-2] > 1 else a
-            weighted = coef * lam[..., :head, None]  # (..., t, k-1)
-            grad_zi = torch.stack(
-                [-torch.diagonal(weighted, offset=j, dim1=-2, dim2=-1).sum(-1) for j in range(order)], -1
-            )
-        return lam, grad_a, grad_zi, None
+            if ctx.adjoint:
+                grad_zi = torch.zeros_like(zi)
+            else:
+                # y[-1-j] feeds y[t] through a_k[t] with t - k = -1 - j (t < order).
+                head = min(order, steps)
+                coef = a[..., :head, :] if a.shape[-2] > 1 else a
+                weighted = coef * lam[..., :head, None]  # (..., t, k-1)
+                grad_zi = torch.stack(
+                    [-torch.diagonal(weighted, offset=j, dim1=-2, dim2=-1).sum(-1) for j in range(order)], -1
+                )
+        return lam, grad_a, grad_zi, None, None
 
 
 def linear_recurrence(
@@ -317,7 +319,7 @@ def linear_recurrence(
         return x.clone()
     h = _LinearRecurrence.apply(x, a, h0, kernel, False)
     if check_finite:
-        check_coefficients_after(h, "a", a)
+        check_coefficients_after(h, a=a)
     return h
 
 
@@ -387,8 +389,7 @@ def modal_section(
     y, final = _ModalSection.apply(
         v.expand(*batch, steps), align(p1), align(p2), initial.to(complex_dtype).expand(*batch, 2), kernel
     )
-    check_coefficients_after(y, "p1", p1)
-    check_coefficients_after(y, "p2", p2)
+    check_coefficients_after(y, p1=p1, p2=p2)
     return y, final
 
 
@@ -425,9 +426,9 @@ def allpole_recurrence(
         raise ValueError("allpole_recurrence takes real signals and coefficients; use linear_recurrence for complex")
     if x.shape[-1] == 0:
         return x.clone()
-    y = _AllPoleRecurrence.apply(x, a, zi, kernel)
+    y = _AllPoleRecurrence.apply(x, a, zi, kernel, False)
     if check_finite:
-        check_coefficients_after(y, "a", a)
+        check_coefficients_after(y, a=a)
     return y
 
 
