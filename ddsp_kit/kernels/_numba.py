@@ -136,18 +136,21 @@ def _modal_rows(x, b, b_row, sections, s_row, reverse, out):  # pragma: no cover
 
 
 @numba.jit(**_JIT)
-def _section_rows(v, p1, p1_row, p2, p2_row, s, y, h1, h2):  # pragma: no cover - compiled
+def _section_rows(v, p1, p1_row, p2, p2_row, conj2, s, y, h1, h2):  # pragma: no cover - compiled
+    # conj2: p2 holds the conjugates of the second poles (read lazily, no copy).
     rows, steps = v.shape
     vary1, vary2 = p1.shape[1] != 1, p2.shape[1] != 1
     for r in numba.prange(rows):
         a1, a2 = p1[p1_row[r]], p2[p2_row[r]]
         c1, c2 = a1[0] + 0j, a2[0] + 0j
+        if conj2:
+            c2 = np.conj(c2)
         g1, g2 = s[r, 0] + 0j, s[r, 1] + 0j  # complex128 state
         for t in range(steps):
             if vary1:
                 c1 = a1[t]
             if vary2:
-                c2 = a2[t]
+                c2 = np.conj(a2[t]) if conj2 else a2[t]
             g1 = c1 * g1 + v[r, t]
             g2 = c2 * g2 + g1
             h1[r, t] = g1
@@ -156,7 +159,7 @@ def _section_rows(v, p1, p1_row, p2, p2_row, s, y, h1, h2):  # pragma: no cover 
 
 
 @numba.jit(**_JIT)
-def _section_adjoint_rows(g, end, p1, p1_row, p2, p2_row, s, h1, h2, gv, gp1, gp2, gs):  # pragma: no cover
+def _section_adjoint_rows(g, end, p1, p1_row, p2, p2_row, conj2, s, h1, h2, gv, gp1, gp2, gs):  # pragma: no cover
     # lam2[t] = g[t] + conj(p2[t+1]) lam2[t+1], lam1[t] = lam2[t] + conj(p1[t+1]) lam1[t+1],
     # seeded at T-1 by the cotangents of the final states.
     rows, steps = g.shape
@@ -176,7 +179,9 @@ def _section_adjoint_rows(g, end, p1, p1_row, p2, p2_row, s, h1, h2, gv, gp1, gp
                 gp1[r, t] = l1 * np.conj(s[r, 0])
                 gp2[r, t] = l2 * np.conj(s[r, 1])
             n1 = np.conj(a1[t if vary1 else 0])
-            n2 = np.conj(a2[t if vary2 else 0])
+            n2 = a2[t if vary2 else 0] + 0j
+            if not conj2:
+                n2 = np.conj(n2)
         gs[r, 0] = n1 * l1
         gs[r, 1] = n2 * l2
 
@@ -268,7 +273,8 @@ def section(v: torch.Tensor, p1: torch.Tensor, p2: torch.Tensor, s: torch.Tensor
     _section_rows(
         _rows(v, v.shape, width),
         *_coefficient_rows(p1, v.shape[:-1], 1),
-        *_coefficient_rows(p2, v.shape[:-1], 1),
+        *_coefficient_rows(p2.conj() if p2.is_conj() else p2, v.shape[:-1], 1),
+        p2.is_conj(),
         _rows(s, (*v.shape[:-1], 2), 2),
         y.view(-1, width).numpy(),
         h1.view(-1, width).numpy(),
@@ -288,7 +294,8 @@ def section_adjoint(g, end, p1, p2, s, h1, h2):
         _rows(g, g.shape, width),
         _rows(end, (*g.shape[:-1], 2), 2),
         *_coefficient_rows(p1, g.shape[:-1], 1),
-        *_coefficient_rows(p2, g.shape[:-1], 1),
+        *_coefficient_rows(p2.conj() if p2.is_conj() else p2, g.shape[:-1], 1),
+        p2.is_conj(),
         _rows(s, (*g.shape[:-1], 2), 2),
         _rows(h1, h1.shape, width),
         _rows(h2, h2.shape, width),
