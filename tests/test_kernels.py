@@ -255,10 +255,10 @@ def test_automatic_backend_and_empty_signal():
     x = torch.randn(2, 0)
     assert linear_recurrence(x, torch.tensor([0.5])).shape == (2, 0)
     expected = "numba" if "numba" in BACKENDS else "torch"
-    from ddsp_kit.kernels.recurrence import _backend
+    from ddsp_kit.kernels import resolve_backend
 
-    assert BACKENDS[expected] is _backend(None, torch.device("cpu"))
-    assert BACKENDS["torch"] is _backend(None, torch.device("cuda"))
+    assert BACKENDS[expected] is resolve_backend(None, torch.device("cpu"))
+    assert BACKENDS["torch"] is resolve_backend(None, torch.device("cuda"))
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ from typing import Optional, Union
 import torch
 import torch.nn.functional as F
 
-from ..kernels import allpole_recurrence, modal_iir, modal_section
+from ..kernels import allpole_recurrence, modal_iir, modal_section, resolve_backend
 from ..kernels.recurrence import check_coefficients_after
 
 Tensor = torch.Tensor
@@ -193,6 +193,18 @@ class _InvariantIIR(torch.autograd.Function):
         if not (need_b or need_a):
             return _InvariantIIR.apply(grad, b, a, adjoint, ctx.backend).sum_to_size(x.shape), None, None, None, None
         one = torch.ones(1, dtype=a.dtype, device=a.device)
+        kernel = resolve_backend(ctx.backend, grad.device)
+        if kernel.iir_terms is not None and adjoint and not torch.is_grad_enabled():
+            # First derivatives only: one reverse pass for u, one fused pass for the rest.
+            u = modal_iir(grad, one, polynomial_roots(a), reverse=True, backend=ctx.backend)
+            grad_x, grad_b, grad_a = kernel.iir_terms(u, x, y, b, a.shape[-1])
+            return (
+                grad_x.sum_to_size(x.shape) if need_x else None,
+                grad_b.to(b.dtype).sum_to_size(b.shape) if need_b else None,
+                grad_a.to(a.dtype).sum_to_size(a.shape) if need_a else None,
+                None,
+                None,
+            )
         u = _InvariantIIR.apply(grad, one, a, adjoint, ctx.backend)
         grad_x = grad_b = grad_a = None
         if need_x:

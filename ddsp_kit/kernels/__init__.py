@@ -3,6 +3,6 @@
 See :mod:`ddsp_kit.kernels.recurrence` for the maths and the backends.
 """
 
-from .recurrence import BACKENDS, allpole_recurrence, available_backends, linear_recurrence, modal_iir, modal_section
+from .recurrence import BACKENDS, allpole_recurrence, available_backends, linear_recurrence, modal_iir, modal_section, resolve_backend
 
-__all__ = ["BACKENDS", "allpole_recurrence", "available_backends", "linear_recurrence", "modal_iir", "modal_section"]
+__all__ = ["BACKENDS", "allpole_recurrence", "available_backends", "linear_recurrence", "modal_iir", "modal_section", "resolve_backend"]

@@ -186,6 +186,54 @@ def _section_adjoint_rows(g, end, p1, p1_row, p2, p2_row, conj2, s, h1, h2, gv, 
         gs[r, 1] = n2 * l2
 
 
+@numba.jit(**_JIT)
+def _iir_terms_rows(u, x, y, b, b_row, na, gx, gb, ga):  # pragma: no cover - compiled
+    # One pass, backwards in time: gx[t] = sum_k b_k u[t+k], gb[k] = sum_t u[t] x[t-k],
+    # ga[k] = -sum_t u[t] y[t-k], summed in float64. Second-order filters (three
+    # taps each side) keep every sum and the window of u in registers: summing
+    # into arrays chains loads and stores and runs five times slower.
+    rows, steps = u.shape
+    nb = b.shape[1]
+    for r in numba.prange(rows):
+        c = b[b_row[r]]
+        ur, xr, yr = u[r], x[r], y[r]
+        if nb == 3 and na == 3:
+            b0, b1, b2 = c[0], c[1], c[2]
+            u1 = u2 = 0.0
+            s0 = s1 = s2 = a1 = a2 = 0.0
+            for t in range(steps - 1, -1, -1):
+                ut = np.float64(ur[t])
+                gx[r, t] = b0 * ut + b1 * u1 + b2 * u2
+                u2 = u1
+                u1 = ut
+                s0 += ut * xr[t]
+                if t >= 2:
+                    s1 += ut * xr[t - 1]
+                    s2 += ut * xr[t - 2]
+                    a1 -= ut * yr[t - 1]
+                    a2 -= ut * yr[t - 2]
+                elif t == 1:
+                    s1 += ut * xr[0]
+                    a1 -= ut * yr[0]
+            gb[r, 0], gb[r, 1], gb[r, 2] = s0, s1, s2
+            ga[r, 0], ga[r, 1], ga[r, 2] = 0.0, a1, a2
+        else:
+            sb = np.zeros(nb)
+            sa = np.zeros(na)
+            for t in range(steps):
+                acc = 0.0
+                for k in range(min(nb, steps - t)):
+                    acc += c[k] * ur[t + k]
+                gx[r, t] = acc
+                ut = np.float64(ur[t])
+                for k in range(min(nb, t + 1)):
+                    sb[k] += ut * xr[t - k]
+                for k in range(1, min(na, t + 1)):
+                    sa[k] -= ut * yr[t - k]
+            gb[r] = sb
+            ga[r] = sa
+
+
 def _accumulator(dtype: torch.dtype) -> np.ndarray:
     return np.zeros(1, dtype=np.complex128 if dtype.is_complex else np.float64)
 
@@ -305,3 +353,26 @@ def section_adjoint(g, end, p1, p2, s, h1, h2):
         gs.view(-1, 2).numpy(),
     )
     return gv, gp1, gp2, gs
+
+
+def iir_terms(u: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor, na: int):
+    """Per-row gradient terms of ``y = B x / A`` given ``u = A^-T g`` (``(*batch, T)``):
+    ``B^T u`` and the lagged sums ``sum_t u[t] x[t-k]``, ``-sum_t u[t] y[t-k]``."""
+    batch, width = u.shape[:-1], u.shape[-1]
+    taps, order = b.shape[-1], na
+    if taps <= 3 and na <= 3:  # pad second-order filters onto the kernel's register path
+        b, na = torch.nn.functional.pad(b, (0, 3 - taps)), 3
+    gx = torch.empty_like(u)
+    gb = torch.empty(*batch, b.shape[-1], dtype=torch.float64)
+    ga = torch.empty(*batch, na, dtype=torch.float64)
+    _iir_terms_rows(
+        _rows(u, u.shape, width),
+        _rows(x, u.shape, width),
+        _rows(y, u.shape, width),
+        *_coefficient_rows(b.to(torch.float64), batch, 1),
+        na,
+        gx.view(-1, width).numpy(),
+        gb.view(-1, b.shape[-1]).numpy(),
+        ga.view(-1, na).numpy(),
+    )
+    return gx, gb[..., :taps], ga[..., :order]

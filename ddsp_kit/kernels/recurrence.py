@@ -59,15 +59,18 @@ class Backend(NamedTuple):
     modal: Callable
     section: Callable
     section_adjoint: Optional[Callable]  # None: composed from adjoint scans
+    iir_terms: Optional[Callable]  # None: composed from modal passes and torch reductions
     devices: tuple
 
 
 BACKENDS = {
-    "torch": Backend(_torch.scan, _torch.allpole, _torch.modal, _torch.section, None, ("cpu", "cuda", "mps", "xpu"))
+    "torch": Backend(
+        _torch.scan, _torch.allpole, _torch.modal, _torch.section, None, None, ("cpu", "cuda", "mps", "xpu")
+    )
 }
 if _numba is not None:
     BACKENDS["numba"] = Backend(
-        _numba.scan, _numba.allpole, _numba.modal, _numba.section, _numba.section_adjoint, ("cpu",)
+        _numba.scan, _numba.allpole, _numba.modal, _numba.section, _numba.section_adjoint, _numba.iir_terms, ("cpu",)
     )
 
 _DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
@@ -78,7 +81,8 @@ def available_backends() -> list:
     return sorted(BACKENDS)
 
 
-def _backend(name: Optional[str], device: torch.device) -> Backend:
+def resolve_backend(name: Optional[str], device: torch.device) -> Backend:
+    """The backend called ``name`` (None: automatic) after checking it runs on ``device``."""
     if name is None:
         name = "numba" if device.type == "cpu" and "numba" in BACKENDS else "torch"
     if name not in BACKENDS:
@@ -131,7 +135,7 @@ def _prepare(x, coeffs, state, coeff_dims: int, state_size: Optional[int], backe
     devices = {t.device for t in tensors}
     if len(devices) > 1:
         raise ValueError(f"x, a and initial must be on one device, got {sorted(map(str, devices))}")
-    kernel = _backend(backend, x.device)
+    kernel = resolve_backend(backend, x.device)
     dtype = tensors[0].dtype
     for t in tensors[1:]:
         dtype = torch.promote_types(dtype, t.dtype)
@@ -368,7 +372,7 @@ def modal_section(
         raise ValueError(f"initial must be a complex tensor (..., 2), got {initial.dtype} {tuple(initial.shape)}")
     if len({t.device for t in (v, p1, p2) if t is not None}) > 1:
         raise ValueError("v, p1 and p2 must be on one device")
-    kernel = _backend(backend, v.device)
+    kernel = resolve_backend(backend, v.device)
     try:
         batch = torch.broadcast_shapes(
             v.shape[:-1], p1.shape[:-1], p2.shape[:-1], () if initial is None else initial.shape[:-1]
@@ -470,7 +474,7 @@ def modal_iir(
         raise ValueError(f"x must be float32 or float64, got {x.dtype}")
     if len({x.device, b.device, poles.device}) > 1:
         raise ValueError(f"x, b and poles must be on one device, got {x.device}, {b.device}, {poles.device}")
-    kernel = _backend(backend, x.device)
+    kernel = resolve_backend(backend, x.device)
     _check_finite("b", b)
     _check_finite("poles", poles)
     try:
