@@ -26,6 +26,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command == "demo":
         if not 0 < args.target_hz < args.sample_rate / 2:
             _parser().error(f"--target-hz must lie in (0, {args.sample_rate / 2}) Hz")
+        if args.steps < 1:
+            _parser().error("--steps must be at least 1")
         result = fit_resonator(
             sample_rate=args.sample_rate, target_hz=args.target_hz, steps=args.steps, seed=args.seed, backend=args.backend
         )
@@ -34,3 +36,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"resonance recovered within 1%: {recovered}; final normalised error {result.final_loss:.2e}")
         return 0 if recovered else 1
     return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -313,3 +313,70 @@ def test_polynomial_roots():
 def test_bad_input_raises(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_sosfilt_tv_is_continuous_when_real_poles_swap_sides():
+    """Two real poles +-0.5: a1 crossing 0 must not reorder the cascade."""
+    x = torch.randn(400, dtype=torch.float64)
+    sos = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, -0.25], dtype=torch.float64).repeat(1, 400, 1)
+    nudged = sos.clone()
+    nudged[0, :200, 4] = 1e-12
+    nudged[0, 200:, 4] = -1e-12
+    assert (sosfilt_tv(x, nudged) - sosfilt_tv(x, sos)).abs().max() <= 1e-9
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_non_contiguous_inputs(backend):
+    x = torch.randn(5, 3, 400).transpose(0, 1)
+    lpc = (0.1 * torch.randn(5, 3, 400, 2)).transpose(0, 1)
+    pole = torch.polar(torch.full((5, 3, 400), 0.9), torch.rand(5, 3, 400)).transpose(0, 1)
+    b, a = DESIGNS["butter2_low"]
+    for f in (lambda x, l, p: lfilter(x, t64(b).float(), t64(a).float(), backend=backend),
+              lambda x, l, p: allpole(x, l, backend=backend),
+              lambda x, l, p: biquad(x, p, backend=backend)):
+        torch.testing.assert_close(f(x, lpc, pole), f(x.contiguous(), lpc.contiguous(), pole.contiguous()))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_empty_signals(backend):
+    x = torch.randn(2, 0)
+    assert lfilter(x, [1.0, 0.5], [1.0, -0.5], backend=backend).shape == (2, 0)
+    y, zf = lfilter(x, [1.0, 0.5], [1.0, -0.5], torch.ones(2, 1), backend=backend)
+    assert y.shape == (2, 0) and torch.equal(zf, torch.ones(2, 1, dtype=zf.dtype))
+    assert sosfilt(x, torch.tensor([[1.0, 0, 0, 1, -0.5, 0]]), backend=backend).shape == (2, 0)
+    assert sosfilt_tv(x, torch.tensor([1.0, 0, 0, 1, -0.5, 0]).expand(1, 1, 6), backend=backend).shape == (2, 0)
+    assert biquad(x, torch.tensor([0.5j]), backend=backend).shape == (2, 0)
+    assert allpole(x, torch.tensor([[-0.5]]), backend=backend).shape == (2, 0)
+
+
+def test_gain_only_filters_and_state_batches():
+    x = torch.randn(10, dtype=torch.float64)
+    y, zf = lfilter(x, [2.0], [1.0], torch.zeros(0))
+    assert torch.allclose(y, 2 * x) and zf.shape == (0,)
+    # A state with a batch the signal lacks filters the signal once per state.
+    y, zf = lfilter(x, [1.0, 0.5], [1.0, -0.5], torch.randn(3, 1, dtype=torch.float64))
+    assert y.shape == (3, 10) and zf.shape == (3, 1)
+    y, state = biquad(x[:1], torch.tensor([0.5j]), state=torch.zeros(4, 6))
+    assert y.shape == (4, 1) and state.shape == (4, 6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stateful_filter_gradients(backend):
+    def t(*shape, scale=1.0):
+        return (scale * torch.randn(*shape, dtype=torch.float64)).requires_grad_()
+
+    x = t(2, 9)
+    sos = torch.tensor([[0.5, 0.2, 0.1, 1.0, -0.6, 0.3], [1.0, -0.4, 0.2, 1.0, 0.5, 0.2]], dtype=torch.float64)
+    sos = (sos[:, None, :] + 0.01 * torch.randn(2, 9, 6, dtype=torch.float64)).requires_grad_()
+    state = t(2, 2, 6)
+
+    def tv(x, sos, state):
+        y, final = sosfilt_tv(x, sos, state, backend=backend)
+        return y, final
+
+    assert gradcheck(tv, (x, sos, state))
+    pole = torch.polar(torch.full((2, 9), 0.8, dtype=torch.float64), torch.rand(2, 9, dtype=torch.float64))
+    pole.requires_grad_()
+    assert gradgradcheck(lambda x, p, s: biquad(x, p, state=s, backend=backend), (x, pole, t(2, 6)))
+    lpc, zi = t(2, 9, 3, scale=0.2), t(2, 3)
+    assert gradcheck(lambda x, a, zi: allpole(x, a, zi, backend=backend), (x, lpc, zi))

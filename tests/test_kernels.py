@@ -276,6 +276,8 @@ def test_automatic_backend_and_empty_signal():
         (lambda: allpole_recurrence(torch.randn(2, 10), torch.rand(2, 10, 3), torch.zeros(2, 2)), "order"),
         (lambda: allpole_recurrence(torch.randn(2, 10, dtype=torch.complex64), torch.rand(2, 1, 3)), "real"),
         (lambda: allpole_recurrence(torch.randn(2, 10), torch.rand(3)), "at least 2 dims"),
+        (lambda: allpole_recurrence(torch.randn(2, 10), torch.rand(1, 0)), "order >= 1"),
+        (lambda: linear_recurrence(torch.randn(4, 10), torch.tensor([0.5]), torch.zeros(4, 1)), "initial must fit"),
     ],
 )
 def test_bad_input_raises(call, message):

@@ -82,7 +82,11 @@ def polynomial_roots(c: Tensor) -> Tensor:
     r"""Roots of :math:`z^M + c_1 z^{M-1} + \dots + c_M` for ``c = [1, c_1, ..., c_M]``.
 
     Computed in double precision: closed form up to order 2 (choosing the
-    quadratic's sign that avoids cancellation), companion-matrix eigenvalues
+    quadratic's sign that avoids cancellation; for real coefficients a complex
+    pair is exactly conjugate and listed with the positive imaginary part
+    first, two real roots with the larger first, so that the order is
+    continuous in the coefficients, which a time-varying cascade of the two
+    poles relies on), companion-matrix eigenvalues
     above, polished by one Newton step on the polynomial wherever the root is
     simple (tenfold more accurate filters for clustered high-order poles;
     repeated roots are left as the eigen-solver gives them, which reproduces
@@ -99,8 +103,21 @@ def polynomial_roots(c: Tensor) -> Tensor:
         >>> polynomial_roots(torch.tensor([1.0, -1.5, 0.5])).real
         tensor([1.0000, 0.5000], dtype=torch.float64)
     """
-    c = c.to(torch.complex128)
     order = c.shape[-1] - 1
+    if order == 2 and not c.is_complex():
+        c1, c2 = c[..., 1].to(torch.float64), c[..., 2].to(torch.float64)
+        disc = c1 * c1 - 4 * c2
+        root = torch.sqrt(disc.abs())
+        # Real roots: q is the one of larger magnitude (no cancellation), c2 / q the other.
+        q = -(c1 + torch.where(c1 >= 0, root, -root)) / 2
+        other = torch.where(q == 0, torch.zeros_like(q), c2 / torch.where(q == 0, torch.ones_like(q), q))
+        high, low = torch.maximum(q, other), torch.minimum(q, other)
+        real = disc >= 0
+        half = -c1 / 2
+        first = torch.complex(torch.where(real, high, half), torch.where(real, torch.zeros_like(root), root / 2))
+        second = torch.complex(torch.where(real, low, half), torch.where(real, torch.zeros_like(root), -root / 2))
+        return torch.stack([first, second], -1)
+    c = c.to(torch.complex128)
     if order == 0:
         return c[..., :0]
     if order == 1:
@@ -225,6 +242,8 @@ def _df2t_final_state(x: Tensor, y: Tensor, b: Tensor, a: Tensor, zi: Tensor) ->
     """
     size = zi.shape[-1]
     steps = x.shape[-1]
+    if size == 0:  # a gain: no state
+        return y.new_zeros(*y.shape[:-1], 0)
     x_tail = F.pad(x, (max(size - steps, 0), 0))[..., -size:]
     y_tail = F.pad(y, (max(size - steps, 0), 0))[..., -size:]
     b = F.pad(b, (0, size + 1 - b.shape[-1]))
@@ -308,6 +327,7 @@ def lfilter(
         v = _InvariantIIR.apply(x, b, one, False, backend)  # the numerator alone
         zi = zi.to(work)
         head = min(size, x.shape[-1])
+        v = v.expand(*torch.broadcast_shapes(v.shape[:-1], zi.shape[:-1]), v.shape[-1])
         v = torch.cat([v[..., :head] + zi[..., :head], v[..., head:]], -1)
         y = _InvariantIIR.apply(v, one, a, False, backend)
     if zi is None:
@@ -339,7 +359,10 @@ def sosfilt(x: Tensor, sos: Tensor, zi: Optional[Tensor] = None, *, backend: Opt
         raise ValueError(f"sos must be (..., n_sections, 6), got shape {tuple(sos.shape)}")
     if zi is not None and zi.shape[-2:] != (sos.shape[-2], 2):
         raise ValueError(f"zi must be (..., n_sections={sos.shape[-2]}, 2), got shape {tuple(zi.shape)}")
-    y, states = x, []
+    x = _signal(x)
+    dtype = torch.promote_types(x.dtype, sos.dtype)
+    # With a state, sections pass double precision to each other, as lfilter streams in it.
+    y, states = (x if zi is None else x.to(torch.float64)), []
     for s in range(sos.shape[-2]):
         section = sos[..., s, :]
         out = lfilter(y, section[..., :3], section[..., 3:], None if zi is None else zi[..., s, :], backend=backend)
@@ -350,7 +373,7 @@ def sosfilt(x: Tensor, sos: Tensor, zi: Optional[Tensor] = None, *, backend: Opt
             states.append(state)
     if zi is None:
         return y
-    return y, torch.stack(states, -2)
+    return y.to(dtype), torch.stack(states, -2)
 
 
 def _section(x: Tensor, b: Tensor, p1: Tensor, p2: Tensor, state: Optional[Tensor], backend: Optional[str]):
@@ -364,10 +387,13 @@ def _section(x: Tensor, b: Tensor, p1: Tensor, p2: Tensor, state: Optional[Tenso
     v = _fir(x, b, history)
     h0 = None if state is None else torch.complex(state[..., 2::2], state[..., 3::2])
     y, ends = modal_section(v, p1, p2, h0, backend=backend)
-    tail = x[..., -2:] if x.shape[-1] >= 2 else torch.cat([history.flip(-1).expand(*x.shape[:-1], 2), x], -1)[..., -2:]
-    past = tail.flip(-1)
     ends = torch.view_as_real(ends).flatten(-2).to(x.dtype)
-    past = past.expand(*ends.shape[:-1], 2)
+    batch = ends.shape[:-1]
+    if x.shape[-1] >= 2:
+        tail = x[..., -2:]
+    else:
+        tail = torch.cat([history.flip(-1).expand(*batch, 2), x.expand(*batch, x.shape[-1])], -1)[..., -2:]
+    past = tail.flip(-1).expand(*batch, 2)
     return y.to(x.dtype), torch.cat([past, ends], -1)
 
 
@@ -387,6 +413,10 @@ def sosfilt_tv(x: Tensor, sos: Tensor, state: Optional[Tensor] = None, *, backen
     moving coefficients it is the modal realisation: it stays stable whenever
     every sample's poles lie inside the unit circle (a time-varying direct form
     does not guarantee that) and keeps float32 accuracy near the unit circle.
+
+    Gradients with respect to ``sos`` go through the per-sample roots, so they
+    are NaN at samples where a section has a repeated pole (``a1**2 == 4 a2``,
+    including ``a1 == a2 == 0``).
 
     Args:
         x: real signal, ``(..., T)``.

@@ -19,6 +19,8 @@ import numba
 import numpy as np
 import torch
 
+# Outputs are allocated with torch.empty(shape): always contiguous, whatever
+# the strides of the inputs (empty_like would copy a transposed layout).
 _JIT = dict(nopython=True, nogil=True, cache=True, parallel=True)
 
 
@@ -257,7 +259,7 @@ def scan(x: torch.Tensor, a: torch.Tensor, h0: torch.Tensor, adjoint: bool = Fal
     ``(*batch_a, 1 or T)`` with ``batch_a`` broadcastable to ``batch``; ``h0`` is ``batch``.
     With ``adjoint``: ``h[t] = conj(a[t+1]) h[t+1] + x[t]`` backwards in time
     from ``h[T-1] = x[T-1]`` (``h0`` unused)."""
-    out = torch.empty_like(x)
+    out = torch.empty(x.shape, dtype=x.dtype)
     _scan_rows(
         _rows(x, x.shape, x.shape[-1]),
         *_coefficient_rows(a, x.shape[:-1], 1),
@@ -274,7 +276,7 @@ def allpole(x: torch.Tensor, a: torch.Tensor, zi: torch.Tensor, adjoint: bool = 
     ``(*batch_a, 1 or T, order)``; ``zi`` is ``(*batch, order)`` = ``y[-1], ..., y[-order]``.
     With ``adjoint``: ``y[t] = x[t] - sum_k a[t+1+k, k] y[t+1+k]`` backwards in
     time from zero (``zi`` unused)."""
-    out = torch.empty_like(x)
+    out = torch.empty(x.shape, dtype=x.dtype)
     order = a.shape[-1]
     _allpole_rows(
         _rows(x, x.shape, x.shape[-1]),
@@ -291,7 +293,7 @@ def modal(x: torch.Tensor, b: torch.Tensor, poles: torch.Tensor, reverse: bool) 
     """Real part of ``x`` ``(*batch, T)`` through the FIR ``b`` ``(*batch_b, nb)``
     and the one-poles ``poles`` ``(*batch_p, K)`` in cascade: one pass per pair
     of poles, complex128 state; ``reverse`` runs it backwards in time."""
-    out = torch.empty_like(x)
+    out = torch.empty(x.shape, dtype=x.dtype)
     # Sections of two poles; a missing pole is 0 (an identity stage). At least
     # one section, so that a pure FIR still runs.
     poles = poles.to(torch.complex128)
@@ -314,9 +316,9 @@ def section(v: torch.Tensor, p1: torch.Tensor, p2: torch.Tensor, s: torch.Tensor
     ``p2`` are ``(*batch_p, 1 or T)``, ``s`` the initial states ``(*batch, 2)``.
     Returns ``(Re h2, h1, h2)``."""
     complex_dtype = torch.complex64 if v.dtype == torch.float32 else torch.complex128
-    y = torch.empty_like(v)
+    y = torch.empty(v.shape, dtype=v.dtype)
     h1 = torch.empty(v.shape, dtype=complex_dtype)
-    h2 = torch.empty_like(h1)
+    h2 = torch.empty(h1.shape, dtype=h1.dtype)
     width = v.shape[-1]
     _section_rows(
         _rows(v, v.shape, width),
@@ -334,8 +336,8 @@ def section(v: torch.Tensor, p1: torch.Tensor, p2: torch.Tensor, s: torch.Tensor
 def section_adjoint(g, end, p1, p2, s, h1, h2):
     """Adjoint of :func:`section`: cotangents of ``v``, ``p1``, ``p2`` (per
     sample, before any reduction over broadcast dims) and ``s``."""
-    gv = torch.empty_like(g)
-    gp1, gp2 = torch.empty_like(h1), torch.empty_like(h2)
+    gv = torch.empty(g.shape, dtype=g.dtype)
+    gp1, gp2 = (torch.empty(h1.shape, dtype=h1.dtype) for _ in range(2))
     gs = torch.empty(*g.shape[:-1], 2, dtype=h1.dtype)
     width = g.shape[-1]
     _section_adjoint_rows(
@@ -362,7 +364,7 @@ def iir_terms(u: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor
     taps, order = b.shape[-1], na
     if taps <= 3 and na <= 3:  # pad second-order filters onto the kernel's register path
         b, na = torch.nn.functional.pad(b, (0, 3 - taps)), 3
-    gx = torch.empty_like(u)
+    gx = torch.empty(u.shape, dtype=u.dtype)
     gb = torch.empty(*batch, b.shape[-1], dtype=torch.float64)
     ga = torch.empty(*batch, na, dtype=torch.float64)
     _iir_terms_rows(

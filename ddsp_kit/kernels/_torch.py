@@ -111,19 +111,6 @@ def section(v: torch.Tensor, p1: torch.Tensor, p2: torch.Tensor, s: torch.Tensor
     return h2.real.to(v.dtype), h1, h2
 
 
-def section_adjoint(g, end, p1, p2, s, h1, h2):
-    """Adjoint of :func:`section` (see the numba twin), from adjoint scans."""
-    seed = torch.zeros_like(h1)
-    seed[..., -1] = end[..., 1]
-    lam2 = scan(g.to(h1.dtype) + seed, p2, seed[..., 0], adjoint=True)
-    seed[..., -1] = end[..., 0]
-    lam1 = scan(lam2 + seed, p1, seed[..., 0], adjoint=True)
-    prev1 = torch.cat([s[..., :1], h1[..., :-1]], -1)
-    prev2 = torch.cat([s[..., 1:], h2[..., :-1]], -1)
-    gs = torch.stack([p1[..., 0].conj() * lam1[..., 0], p2[..., 0].conj() * lam2[..., 0]], -1)
-    return lam1.real.to(g.dtype), lam1 * prev1.conj(), lam2 * prev2.conj(), gs
-
-
 def allpole(x: torch.Tensor, a: torch.Tensor, zi: torch.Tensor, adjoint: bool = False) -> torch.Tensor:
     """``y[t] = x[t] - sum_k a[t, k] y[t-1-k]``; ``a`` is ``(..., 1 or T, M)``,
     ``zi`` ``(..., M)`` holds ``y[-1], ..., y[-M]``. With ``adjoint``:

@@ -23,8 +23,8 @@ hence Hessian-vector products, comes for free):
 
 ``modal_iir``
     A time-invariant IIR filter given by its FIR numerator and its poles,
-    ``Re(B(z) x / prod_k (1 - p_k z^-1))``, fused into one pass, forwards or
-    backwards in time. Forward only: the differentiable time-invariant filters
+    ``Re(B(z) x / prod_k (1 - p_k z^-1))``, fused into one kernel call (one pass
+    per pair of poles on numba), forwards or backwards in time. Forward only: the differentiable time-invariant filters
     (:func:`ddsp_kit.functional.lfilter`) are built on it, since the adjoint of
     such a filter is the same filter run backwards.
 
@@ -146,12 +146,13 @@ def _prepare(x, coeffs, state, coeff_dims: int, state_size: Optional[int], backe
         batch = torch.broadcast_shapes(x.shape[:-1], batch_a)
         if state is not None:
             state_batch = state.shape if state_size is None else state.shape[:-1]
-            batch = torch.broadcast_shapes(batch, state_batch)
+            if torch.broadcast_shapes(batch, state_batch) != batch:
+                raise RuntimeError("the initial state would enlarge the batch")
     except RuntimeError:
         shapes = f"x {tuple(x.shape)}, a {tuple(coeffs.shape)}"
         if state is not None:
             shapes += f", initial {tuple(state.shape)}"
-        raise ValueError(f"batch dims do not broadcast: {shapes}") from None
+        raise ValueError(f"batch dims do not broadcast (initial must fit the batch of x and a): {shapes}") from None
     if state is None:
         shape = batch if state_size is None else (*batch, state_size)
         state = torch.zeros(shape, dtype=dtype, device=x.device)
@@ -390,6 +391,8 @@ def modal_section(
     def align(t):
         return t.to(complex_dtype).reshape((1,) * (len(batch) + 1 - t.dim()) + tuple(t.shape))
 
+    if steps == 0:
+        return v.new_zeros(*batch, 0), initial.to(complex_dtype).expand(*batch, 2)
     y, final = _ModalSection.apply(
         v.expand(*batch, steps), align(p1), align(p2), initial.to(complex_dtype).expand(*batch, 2), kernel
     )
@@ -425,6 +428,8 @@ def allpole_recurrence(
         tensor([1.0000, 0.5000, 0.2500])
     """
     order = a.shape[-1] if isinstance(a, torch.Tensor) and a.dim() else None
+    if order == 0:
+        raise ValueError(f"a must hold at least one coefficient (order >= 1), got shape {tuple(a.shape)}")
     x, a, zi, kernel = _prepare(x, a, initial, coeff_dims=2, state_size=order, backend=backend)
     if x.is_complex():
         raise ValueError("allpole_recurrence takes real signals and coefficients; use linear_recurrence for complex")
@@ -458,7 +463,7 @@ def modal_iir(
         b: real FIR numerator, ``(..., nb)``.
         poles: complex poles, ``(..., K)`` (``K`` may be 0).
         reverse: run from the last sample to the first.
-        backend: ``"numba"`` (one fused pass, complex128 state), ``"torch"``
+        backend: ``"numba"`` (one pass per pair of poles, complex128 state), ``"torch"``
             (one scan per pole) or None. Leading dims of all three broadcast.
 
     Example:
@@ -486,4 +491,6 @@ def modal_iir(
     def align(t):
         return t.reshape((1,) * (len(batch) + 1 - t.dim()) + tuple(t.shape))
 
+    if x.shape[-1] == 0:
+        return x.new_zeros(*batch, 0)
     return kernel.modal(x.expand(*batch, x.shape[-1]), align(b), align(poles), reverse)
