@@ -23,8 +23,9 @@ hence Hessian-vector products, comes for free):
 
 ``modal_iir``
     A time-invariant IIR filter given by its FIR numerator and its poles,
-    ``Re(B(z) x / prod_k (1 - p_k z^-1))``, fused into one kernel call (one pass
-    per pair of poles on numba), forwards or backwards in time. Forward only: the differentiable time-invariant filters
+    ``Re(B(z) x / prod_k (1 - p_k z^-1))``, fused into one kernel call (one
+    pass per pair of poles on numba), forwards or backwards in time. Forward
+    only: the differentiable time-invariant filters
     (:func:`ddsp_kit.functional.lfilter`) are built on it, since the adjoint of
     such a filter is the same filter run backwards.
 
@@ -285,6 +286,16 @@ class _AllPoleRecurrence(torch.autograd.Function):
         return lam, grad_a, grad_zi, None, None
 
 
+def _run(function, x, a, state, kernel: Backend, check_finite: bool) -> torch.Tensor:
+    """Apply a recurrence ``function`` forwards in time to prepared inputs."""
+    if x.shape[-1] == 0:
+        return x.clone()
+    out = function.apply(x, a, state, kernel, False)
+    if check_finite:
+        check_coefficients_after(out, a=a)
+    return out
+
+
 def linear_recurrence(
     x: torch.Tensor,
     a: torch.Tensor,
@@ -320,12 +331,7 @@ def linear_recurrence(
     if isinstance(a, torch.Tensor) and a.dim() == 0:
         a = a.reshape(1)
     x, a, h0, kernel = _prepare(x, a, initial, coeff_dims=1, state_size=None, backend=backend)
-    if x.shape[-1] == 0:
-        return x.clone()
-    h = _LinearRecurrence.apply(x, a, h0, kernel, False)
-    if check_finite:
-        check_coefficients_after(h, a=a)
-    return h
+    return _run(_LinearRecurrence, x, a, h0, kernel, check_finite)
 
 
 def modal_section(
@@ -433,12 +439,7 @@ def allpole_recurrence(
     x, a, zi, kernel = _prepare(x, a, initial, coeff_dims=2, state_size=order, backend=backend)
     if x.is_complex():
         raise ValueError("allpole_recurrence takes real signals and coefficients; use linear_recurrence for complex")
-    if x.shape[-1] == 0:
-        return x.clone()
-    y = _AllPoleRecurrence.apply(x, a, zi, kernel, False)
-    if check_finite:
-        check_coefficients_after(y, a=a)
-    return y
+    return _run(_AllPoleRecurrence, x, a, zi, kernel, check_finite)
 
 
 def modal_iir(
