@@ -380,3 +380,18 @@ def test_stateful_filter_gradients(backend):
     assert gradgradcheck(lambda x, p, s: biquad(x, p, state=s, backend=backend), (x, pole, t(2, 6)))
     lpc, zi = t(2, 9, 3, scale=0.2), t(2, 3)
     assert gradcheck(lambda x, a, zi: allpole(x, a, zi, backend=backend), (x, lpc, zi))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_filters_on_cuda_match_cpu():
+    x = torch.randn(2, 3000)
+    b, a = (torch.tensor(c, dtype=torch.float32) for c in DESIGNS["ellip8_low"])
+    pole = torch.polar(torch.full((2, 3000), 0.98), torch.linspace(0.1, 0.5, 3000).expand(2, -1))
+    lpc = 0.1 * torch.randn(2, 3000, 6)
+    cases = [
+        lambda d: lfilter(x.to(d), b.to(d), a.to(d), backend="torch"),
+        lambda d: biquad(x.to(d), pole.to(d), backend="torch"),
+        lambda d: allpole(x.to(d), lpc.to(d), backend="torch"),
+    ]
+    for case in cases:
+        assert rel_error(case("cuda").cpu(), case("cpu").numpy()) <= 1e-5
