@@ -1,8 +1,9 @@
 """Differentiable linear recurrences with a backend dispatch table.
 
-Two primitives, each an ``autograd.Function`` whose backward pass runs the same
-primitive in reverse time (so it is itself differentiable and double backward,
-hence Hessian-vector products, comes for free):
+Three differentiable primitives, each an ``autograd.Function`` whose backward
+pass runs its adjoint on the same kernels in reverse time (so it is itself
+differentiable and double backward, hence Hessian-vector products, comes for
+free), and one forward-only fused filter:
 
 ``linear_recurrence``
     The first-order recurrence ``h[t] = a[t] h[t-1] + x[t]``, real or complex.
@@ -21,6 +22,12 @@ hence Hessian-vector products, comes for free):
     coefficients delayed: ``lam[t] = g[t] - sum_k a_k[t+k] lam[t+k]``,
     ``dL/dx = lam``, ``dL/da_k[t] = -lam[t] y[t-k]``.
 
+``modal_section``
+    Two complex one-poles in cascade with per-sample poles and a real output,
+    ``h1[t] = p1[t] h1[t-1] + v[t]``, ``h2[t] = p2[t] h2[t-1] + h1[t]``,
+    ``y = Re h2``: the time-varying second-order section in modal form, fused
+    into one pass forwards and one pass for first derivatives.
+
 ``modal_iir``
     A time-invariant IIR filter given by its FIR numerator and its poles,
     ``Re(B(z) x / prod_k (1 - p_k z^-1))``, fused into one kernel call (one
@@ -37,7 +44,8 @@ torch otherwise.
 NaN or Inf in the signal ``x`` is not checked (it would cost a pass over the
 data on every call): it propagates through the state, so every output sample
 from the first non-finite input onward is non-finite. Non-finite coefficients
-or initial states are rejected with ``ValueError``.
+or initial states are rejected with ``ValueError`` (per-sample coefficients are
+looked at only when the output is non-finite, see ``check_coefficients_after``).
 """
 
 from typing import Callable, NamedTuple, Optional
