@@ -395,3 +395,16 @@ def test_filters_on_cuda_match_cpu():
     ]
     for case in cases:
         assert rel_error(case("cuda").cpu(), case("cpu").numpy()) <= 1e-5
+
+
+def test_sosfilt_tv_gradients_stay_finite_at_repeated_poles():
+    """An identity section (a1 = a2 = 0) is a natural initialisation; its
+    gradient must not be NaN, and for a1 it is the direct form's -y[t-1]."""
+    x = torch.randn(2, 50, dtype=torch.float64)
+    sos = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0], dtype=torch.float64).repeat(1, 1, 1).requires_grad_()
+    weights = torch.randn(2, 50, dtype=torch.float64)
+    (sosfilt_tv(x, sos) * weights).sum().backward()
+    assert torch.isfinite(sos.grad).all()
+    # y = x here, and dy[t]/da1 = -y[t-1] in a time-invariant filter.
+    expected = -(weights[:, 1:] * x[:, :-1]).sum()
+    torch.testing.assert_close(sos.grad[0, 0, 4], expected)

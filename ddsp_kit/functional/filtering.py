@@ -90,8 +90,10 @@ def polynomial_roots(c: Tensor) -> Tensor:
     above, polished by one Newton step on the polynomial wherever the root is
     simple (tenfold more accurate filters for clustered high-order poles;
     repeated roots are left as the eigen-solver gives them, which reproduces
-    their polynomial best). Differentiable except at repeated roots, where root derivatives are
-    infinite; parameterise poles directly to learn such filters.
+    their polynomial best). Differentiable except at repeated roots, where root
+    derivatives are infinite (the real quadratic then returns the derivative of
+    the roots' mean, finite; the eigenvalue path returns NaN); parameterise
+    poles directly to learn such filters.
 
     Args:
         c: monic coefficients, ``(..., M + 1)``, ``c[..., 0] == 1``.
@@ -107,13 +109,21 @@ def polynomial_roots(c: Tensor) -> Tensor:
     if order == 2 and not c.is_complex():
         c1, c2 = c[..., 1].to(torch.float64), c[..., 2].to(torch.float64)
         disc = c1 * c1 - 4 * c2
-        root = torch.sqrt(disc.abs())
-        # Real roots: q is the one of larger magnitude (no cancellation), c2 / q the other.
-        q = -(c1 + torch.where(c1 >= 0, root, -root)) / 2
-        other = torch.where(q == 0, torch.zeros_like(q), c2 / torch.where(q == 0, torch.ones_like(q), q))
-        high, low = torch.maximum(q, other), torch.minimum(q, other)
-        real = disc >= 0
+        # At a double root the square root has an infinite slope; the modal
+        # time-varying section is not differentiable there (which pole comes
+        # first flips), so take the gradient through the roots' mean only,
+        # a finite one-sided choice, instead of NaN.
+        nonzero = disc != 0
+        root = torch.sqrt(torch.where(nonzero, disc.abs(), torch.ones_like(disc))) * nonzero
+        # Real roots: q is the one of larger magnitude (no cancellation), c2 / q
+        # the other; q is non-zero wherever disc is (the divisor is guarded so
+        # that the unused branch of where() cannot leak a NaN gradient).
         half = -c1 / 2
+        q = torch.where(nonzero, -(c1 + torch.where(c1 >= 0, root, -root)) / 2, torch.ones_like(c1))
+        other = c2 / q
+        high = torch.where(nonzero, torch.maximum(q, other), half)
+        low = torch.where(nonzero, torch.minimum(q, other), half)
+        real = disc >= 0
         first = torch.complex(torch.where(real, high, half), torch.where(real, torch.zeros_like(root), root / 2))
         second = torch.complex(torch.where(real, low, half), torch.where(real, torch.zeros_like(root), -root / 2))
         return torch.stack([first, second], -1)
@@ -414,9 +424,12 @@ def sosfilt_tv(x: Tensor, sos: Tensor, state: Optional[Tensor] = None, *, backen
     every sample's poles lie inside the unit circle (a time-varying direct form
     does not guarantee that) and keeps float32 accuracy near the unit circle.
 
-    Gradients with respect to ``sos`` go through the per-sample roots, so they
-    are NaN at samples where a section has a repeated pole (``a1**2 == 4 a2``,
-    including ``a1 == a2 == 0``).
+    Gradients with respect to ``sos`` go through the per-sample roots. Where a
+    section has a repeated pole (``a1**2 == 4 a2``, e.g. ``a1 == a2 == 0``) the
+    realisation is not differentiable (the two poles' order flips there); the
+    gradient is then taken through the poles' mean: finite, and exact for
+    ``a1``, but zero for ``a2`` at that sample. Time-invariant filters have no
+    such point: use :func:`sosfilt` or :func:`lfilter` for them.
 
     Args:
         x: real signal, ``(..., T)``.
