@@ -11,7 +11,7 @@ import torch
 from torch.autograd import gradcheck
 
 from ddsp_kit.functional import sosfilt, sosfilt_tv
-from ddsp_kit.functional.design import BIQUAD_KINDS, biquad_design
+from ddsp_kit.functional.design import BIQUAD_KINDS, biquad_design, one_pole_design
 
 FS = 48000.0
 
@@ -105,3 +105,29 @@ def test_bad_input(kwargs, message):
     kwargs.setdefault("sample_rate", FS)
     with pytest.raises(ValueError, match=message):
         biquad_design(**kwargs)
+
+
+@pytest.mark.parametrize("kind,numerator", [("lowpass", [0.0, 1.0]), ("highpass", [1.0, 0.0])])
+@pytest.mark.parametrize("frequency", [20.0, 1000.0, 20000.0])
+def test_one_pole_matches_bilinear_transform(kind, numerator, frequency):
+    omega = 2 * FS * math.tan(math.pi * frequency / FS)
+    b, a = ss.bilinear([numerator[0] / omega, numerator[1]], [1 / omega, 1.0], FS)
+    ours = one_pole_design(kind, frequency, sample_rate=FS).numpy()
+    np.testing.assert_allclose(ours[[0, 1, 3, 4]], np.concatenate([b / a[0], a / a[0]]), rtol=0, atol=1e-12)
+    assert ours[2] == 0 and ours[5] == 0
+    assert magnitude_db(torch.from_numpy(ours), frequency) == pytest.approx(-10 * math.log10(2), abs=1e-9)
+
+
+def test_dc_blocker():
+    sos = one_pole_design("dcblock", 10.0, sample_rate=FS)
+    assert sos[4].item() == pytest.approx(-math.exp(-2 * math.pi * 10 / FS))
+    assert magnitude_db(sos, FS / 2 - 1e-6) == pytest.approx(0.0, abs=1e-9)
+    x = torch.full((1, 48000), 0.5, dtype=torch.float64)  # a pure offset dies out
+    assert sosfilt(x, sos[None])[0, -100:].abs().max() < 1e-3
+
+
+def test_one_pole_bad_input():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        one_pole_design("bandpass", 100.0, sample_rate=FS)
+    with pytest.raises(ValueError, match="frequency must lie"):
+        one_pole_design("lowpass", 0.0, sample_rate=FS)

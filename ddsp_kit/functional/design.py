@@ -19,6 +19,13 @@ lowshelf   :math:`A (s^2 + \sqrt{A} s/Q + A) / (A s^2 + \sqrt{A} s/Q + 1)`
 highshelf  :math:`A (A s^2 + \sqrt{A} s/Q + 1) / (s^2 + \sqrt{A} s/Q + A)`
 =========  =========================================================
 
+First-order designs (:func:`one_pole_design`): ``lowpass`` :math:`1/(s+1)` and
+``highpass`` :math:`s/(s+1)` through the same pre-warped bilinear transform
+(-3 dB exactly at ``frequency``), and ``dcblock``, the classic
+:math:`g(1 - z^{-1})/(1 - R z^{-1})` with :math:`R = e^{-2\pi f_c/f_s}` and
+:math:`g = (1+R)/2` (unit gain at Nyquist). They come in the same
+``[b0, b1, b2, 1, a1, a2]`` layout (``b2 = a2 = 0``).
+
 Parameters may be tensors of any broadcastable shape, including per-sample
 ``(..., T)`` for time-varying filters (feed the result to
 :func:`ddsp_kit.functional.sosfilt_tv`). Every design keeps its poles inside
@@ -34,6 +41,7 @@ Tensor = torch.Tensor
 Number = Union[float, Tensor]
 
 BIQUAD_KINDS = ("lowpass", "highpass", "bandpass", "notch", "allpass", "peak", "lowshelf", "highshelf")
+ONE_POLE_KINDS = ("lowpass", "highpass", "dcblock")
 
 
 def _parameter(name: str, value: Number, low: float, high: float, unit: str) -> Tensor:
@@ -49,6 +57,49 @@ def _parameter(name: str, value: Number, low: float, high: float, unit: str) -> 
             f"{name} must lie in ({low:g}, {high:g}) {unit}; got values from {float(t.min()):g} to {float(t.max()):g}"
         )
     return t
+
+
+def _check_sample_rate(sample_rate) -> None:
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float)) or not sample_rate > 0:
+        raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
+
+
+def _section(b, a) -> Tensor:
+    """``[b0, b1, b2, a0, a1, a2]`` terms (broadcastable tensors) as a normalised ``(..., 6)`` section."""
+    b0, b1, b2 = b
+    a0, a1, a2 = a
+    terms = torch.stack(torch.broadcast_tensors(b0, b1, b2, a0, a1, a2), -1)
+    return terms / terms[..., 3:4]
+
+
+def one_pole_design(kind: str, frequency: Number, *, sample_rate: float) -> Tensor:
+    r"""First-order section coefficients, in the second-order layout.
+
+    Args:
+        kind: one of ``ONE_POLE_KINDS``.
+        frequency: cut-off frequency, Hz, in (0, sample_rate / 2).
+        sample_rate: Hz, > 0.
+
+    Returns:
+        ``[b0, b1, 0, 1, a1, 0]``, shape ``(*frequency.shape, 6)``.
+
+    Example:
+        >>> b0, b1, _, _, a1, _ = one_pole_design("lowpass", 1000.0, sample_rate=48000).tolist()
+        >>> round((b0 + b1) / (1 + a1), 12)  # unit gain at DC
+        1.0
+    """
+    if kind not in ONE_POLE_KINDS:
+        raise ValueError(f"kind must be one of {ONE_POLE_KINDS}, got {kind!r}")
+    _check_sample_rate(sample_rate)
+    frequency = _parameter("frequency", frequency, 0.0, sample_rate / 2, "Hz")
+    zero = torch.zeros_like(frequency)
+    if kind == "dcblock":
+        radius = torch.exp(-2 * math.pi * frequency / sample_rate)
+        gain = (1 + radius) / 2
+        return _section((gain, -gain, zero), (zero + 1, -radius, zero))
+    k = torch.tan(math.pi * frequency / sample_rate)
+    a = (k + 1, k - 1, zero)
+    return _section((k, k, zero) if kind == "lowpass" else (zero + 1, zero - 1, zero), a)
 
 
 def biquad_design(
@@ -85,8 +136,7 @@ def biquad_design(
     """
     if kind not in BIQUAD_KINDS:
         raise ValueError(f"kind must be one of {BIQUAD_KINDS}, got {kind!r}")
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float)) or not sample_rate > 0:
-        raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
+    _check_sample_rate(sample_rate)
     frequency = _parameter("frequency", frequency, 0.0, sample_rate / 2, "Hz")
     q = _parameter("q", q, 0.0, math.inf, "")
     gain_db = _parameter("gain_db", gain_db, -math.inf, math.inf, "dB")
@@ -97,7 +147,7 @@ def biquad_design(
     cos_w0 = torch.cos(w0)
     alpha = torch.sin(w0) / (2 * q)
     amp = 10 ** (gain_db / 40)
-    one = torch.ones_like(cos_w0 + alpha + amp)
+    one = torch.ones_like(cos_w0 + alpha + amp)  # carries the broadcast shape of all three
     if kind == "lowpass":
         b = ((1 - cos_w0) / 2, 1 - cos_w0, (1 - cos_w0) / 2)
         a = (1 + alpha, -2 * cos_w0, 1 - alpha)
@@ -129,6 +179,4 @@ def biquad_design(
             -sign * 2 * ((amp - 1) + sign * (amp + 1) * cos_w0),
             (amp + 1) + sign * (amp - 1) * cos_w0 - shelf,
         )
-    b = torch.stack(torch.broadcast_tensors(*b, one), -1)[..., :3]
-    a = torch.stack(torch.broadcast_tensors(*a, one), -1)[..., :3]
-    return torch.cat([b, a], -1) / a[..., :1]
+    return _section(tuple(t * one for t in b), a)
