@@ -17,6 +17,7 @@ from torch.autograd import gradcheck, gradgradcheck
 
 from ddsp_kit.functional import allpole, biquad, lfilter, polynomial_roots, sosfilt, sosfilt_tv
 from ddsp_kit.kernels import available_backends
+from reference import modal_section_reference
 
 BACKENDS = available_backends()
 FS = 48000
@@ -122,20 +123,6 @@ def test_sosfilt_matches_scipy(backend):
     ref, zf_ref = ss.sosfilt(sos, x[0], zi=zi)
     y, zf = sosfilt(t64(x[0]), t64(sos), t64(zi), backend=backend)
     assert rel_error(y, ref) <= 1e-9 and rel_error(zf, zf_ref) <= 1e-9
-
-
-def modal_section_reference(x, b, p1, p2):
-    """Per-sample float64 loop of the modal time-varying section (sosfilt_tv's definition)."""
-    h1 = h2 = 0j
-    x1 = x2 = 0.0
-    out = np.empty(len(x))
-    for t in range(len(x)):
-        v = b[t, 0] * x[t] + b[t, 1] * x1 + b[t, 2] * x2
-        x2, x1 = x1, x[t]
-        h1 = p1[t] * h1 + v
-        h2 = p2[t] * h2 + h1
-        out[t] = h2.real
-    return out
 
 
 def swept_sections(steps, rng):
@@ -274,6 +261,9 @@ def test_lfilter_gradients_agree_across_backends_with_batched_coefficients():
 
 
 def test_polynomial_roots():
+    torch.testing.assert_close(polynomial_roots(t64([2.0, -3.0, 1.0])).real, t64([1.0, 0.5]))
+    with pytest.raises(ValueError, match="leading coefficient"):
+        polynomial_roots(t64([0.0, 1.0, 1.0]))
     for coeffs in ([1.0, -1.5, 0.5], [1.0, 0.0, 0.25], [1.0, 1e-9, 1e-12], [1.0, 0.0, 0.0], np.poly([0.3, -0.2, 0.9j, -0.9j])):
         roots = polynomial_roots(t64(coeffs)).numpy()
         np.testing.assert_allclose(np.sort_complex(roots), np.sort_complex(np.roots(coeffs)), rtol=1e-9, atol=1e-15)
@@ -303,6 +293,8 @@ def test_polynomial_roots():
         (lambda: sosfilt_tv(torch.randn(2, 10), torch.tensor([1.0, 0, 0, 1, -0.5, 0]).expand(3, 1, 1, 6)),
          "do not broadcast"),
         (lambda: lfilter(torch.randn(10), [1.0], [1.0, -0.5], torch.tensor([float("inf")])), "zi holds NaN"),
+        (lambda: biquad(torch.randn(10), torch.tensor([0.5j]), gain=torch.tensor([1j])), "gain must be real"),
+        (lambda: biquad(torch.randn(10), torch.tensor([0.5j]), zero=0.3j), "zero must be a complex tensor"),
         (lambda: allpole(torch.randn(10), torch.tensor([[-1.5, 0.9, 0.5]])), "unstable"),
         (lambda: allpole(torch.randn(10), F.pad(torch.full((1, 2), float("nan")), (0, 0, 5, 4))), "a holds NaN"),
         (lambda: sosfilt_tv(torch.randn(10), torch.tensor([1.0, 0, 0, 1, -0.5, 0]).repeat(1, 10, 1).index_put_(
@@ -401,10 +393,22 @@ def test_sosfilt_tv_gradients_stay_finite_at_repeated_poles():
     """An identity section (a1 = a2 = 0) is a natural initialisation; its
     gradient must not be NaN, and for a1 it is the direct form's -y[t-1]."""
     x = torch.randn(2, 50, dtype=torch.float64)
-    sos = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0], dtype=torch.float64).repeat(1, 1, 1).requires_grad_()
+    sos = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0], dtype=torch.float64).repeat(1, 50, 1).requires_grad_()
     weights = torch.randn(2, 50, dtype=torch.float64)
     (sosfilt_tv(x, sos) * weights).sum().backward()
     assert torch.isfinite(sos.grad).all()
-    # y = x here, and dy[t]/da1 = -y[t-1] in a time-invariant filter.
-    expected = -(weights[:, 1:] * x[:, :-1]).sum()
-    torch.testing.assert_close(sos.grad[0, 0, 4], expected)
+    # y = x here, and dy[t]/da1[t+1] = -y[t]: with the pole at 0 the mean's derivative is exact for a1.
+    torch.testing.assert_close(sos.grad[0, 1:, 4], -(weights[:, 1:] * x[:, :-1]).sum(0))
+
+
+def test_constant_sections_differentiate_like_sosfilt_at_a_double_pole():
+    """Critically damped (double pole at 0.6): constant sections take sosfilt's exact gradients."""
+    x = torch.randn(2, 300, dtype=torch.float64)
+    weights = torch.randn(2, 300, dtype=torch.float64)
+    base = torch.tensor([0.3, 0.1, 0.0, 1.0, -1.2, 0.36], dtype=torch.float64)
+    grads = []
+    for run in (lambda s: sosfilt_tv(x, s[None, None]), lambda s: sosfilt(x, s[None])):
+        sos = base.clone().requires_grad_()
+        (run(sos) * weights).sum().backward()
+        grads.append(sos.grad)
+    torch.testing.assert_close(grads[0], grads[1])

@@ -28,11 +28,19 @@ First-order designs (:func:`one_pole_design`): ``lowpass`` :math:`1/(s+1)` and
 
 Parameters may be tensors of any broadcastable shape, including per-sample
 ``(..., T)`` for time-varying filters (feed the result to
-:func:`ddsp_kit.functional.sosfilt_tv`). Every design keeps its poles inside
-the unit circle for any frequency in (0, Nyquist) and any ``Q > 0``.
+:func:`ddsp_kit.functional.sosfilt_tv`). The result's leading dims are the
+parameters' dims: to filter a batch of signals with a batch of designs, add the
+section axis (``sosfilt(x, sos.unsqueeze(-2))``), or :func:`sosfilt` reads the
+batch as a cascade. Designs are computed in double precision and returned in
+the dtype of the tensor arguments (float64 when all are Python numbers); every
+design has its poles inside the unit circle for any frequency in (0, Nyquist)
+and any ``Q > 0``. Rounded to float32, direct-form coefficients of very low,
+sharp filters (a few Hz at high Q) lose that guarantee and their accuracy:
+keep such designs in float64 (the filters accept float64 coefficients).
 """
 
 import math
+import numbers
 from typing import Union
 
 import torch
@@ -53,15 +61,34 @@ def _parameter(name: str, value: Number, low: float, high: float, unit: str) -> 
         raise ValueError(f"{name} holds NaN or Inf values")
     outside = (t <= low) | (t >= high)
     if bool(outside.any()):
-        raise ValueError(
-            f"{name} must lie in ({low:g}, {high:g}) {unit}; got values from {float(t.min()):g} to {float(t.max()):g}"
-        )
+        low_seen, high_seen = float(t.detach().min()), float(t.detach().max())
+        raise ValueError(f"{name} must lie in ({low:g}, {high:g}) {unit}; got values from {low_seen:g} to {high_seen:g}")
     return t
 
 
-def _check_sample_rate(sample_rate) -> None:
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float)) or not sample_rate > 0:
-        raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
+def _check_sample_rate(sample_rate) -> float:
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Real) or not 0 < sample_rate < math.inf:
+        raise ValueError(f"sample_rate must be a positive, finite number of Hz, got {sample_rate!r}")
+    return float(sample_rate)
+
+
+def _result_dtype(*values) -> torch.dtype:
+    """Promoted from the tensor arguments only: Python numbers do not widen the result."""
+    dtype = None
+    for value in values:
+        if isinstance(value, Tensor):
+            dtype = value.dtype if dtype is None else torch.promote_types(dtype, value.dtype)
+    return torch.float64 if dtype is None else dtype
+
+
+def _broadcast(**named: Tensor) -> list:
+    """The parameters in float64 (designs are computed in double precision), checked to broadcast."""
+    try:
+        torch.broadcast_shapes(*(t.shape for t in named.values()))
+    except RuntimeError:
+        listed = ", ".join(f"{name} {tuple(t.shape)}" for name, t in named.items())
+        raise ValueError(f"parameter shapes do not broadcast: {listed}") from None
+    return [t.to(torch.float64) for t in named.values()]
 
 
 def _section(b, a) -> Tensor:
@@ -90,16 +117,17 @@ def one_pole_design(kind: str, frequency: Number, *, sample_rate: float) -> Tens
     """
     if kind not in ONE_POLE_KINDS:
         raise ValueError(f"kind must be one of {ONE_POLE_KINDS}, got {kind!r}")
-    _check_sample_rate(sample_rate)
-    frequency = _parameter("frequency", frequency, 0.0, sample_rate / 2, "Hz")
+    sample_rate = _check_sample_rate(sample_rate)
+    dtype = _result_dtype(frequency)
+    (frequency,) = _broadcast(frequency=_parameter("frequency", frequency, 0.0, sample_rate / 2, "Hz"))
     zero = torch.zeros_like(frequency)
     if kind == "dcblock":
         radius = torch.exp(-2 * math.pi * frequency / sample_rate)
         gain = (1 + radius) / 2
-        return _section((gain, -gain, zero), (zero + 1, -radius, zero))
+        return _section((gain, -gain, zero), (zero + 1, -radius, zero)).to(dtype)
     k = torch.tan(math.pi * frequency / sample_rate)
     a = (k + 1, k - 1, zero)
-    return _section((k, k, zero) if kind == "lowpass" else (zero + 1, zero - 1, zero), a)
+    return _section((k, k, zero) if kind == "lowpass" else (zero + 1, zero - 1, zero), a).to(dtype)
 
 
 def biquad_design(
@@ -123,7 +151,7 @@ def biquad_design(
 
     Returns:
         ``[b0, b1, b2, 1, a1, a2]`` with shape ``(*broadcast, 6)``, in the
-        promoted dtype of the tensor arguments (float64 for plain numbers).
+        promoted dtype of the tensor arguments (float64 when there are none).
 
     Shape:
         ``frequency``, ``q`` and ``gain_db`` broadcast against each other; a
@@ -136,12 +164,13 @@ def biquad_design(
     """
     if kind not in BIQUAD_KINDS:
         raise ValueError(f"kind must be one of {BIQUAD_KINDS}, got {kind!r}")
-    _check_sample_rate(sample_rate)
-    frequency = _parameter("frequency", frequency, 0.0, sample_rate / 2, "Hz")
-    q = _parameter("q", q, 0.0, math.inf, "")
-    gain_db = _parameter("gain_db", gain_db, -math.inf, math.inf, "dB")
-    dtype = torch.promote_types(torch.promote_types(frequency.dtype, q.dtype), gain_db.dtype)
-    frequency, q, gain_db = (t.to(dtype) for t in (frequency, q, gain_db))
+    sample_rate = _check_sample_rate(sample_rate)
+    dtype = _result_dtype(frequency, q, gain_db)
+    frequency, q, gain_db = _broadcast(
+        frequency=_parameter("frequency", frequency, 0.0, sample_rate / 2, "Hz"),
+        q=_parameter("q", q, 0.0, math.inf, ""),
+        gain_db=_parameter("gain_db", gain_db, -math.inf, math.inf, "dB"),
+    )
 
     w0 = 2 * math.pi * frequency / sample_rate
     cos_w0 = torch.cos(w0)
@@ -179,4 +208,4 @@ def biquad_design(
             -sign * 2 * ((amp - 1) + sign * (amp + 1) * cos_w0),
             (amp + 1) + sign * (amp - 1) * cos_w0 - shelf,
         )
-    return _section(tuple(t * one for t in b), a)
+    return _section(tuple(t * one for t in b), a).to(dtype)

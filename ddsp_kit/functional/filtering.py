@@ -96,7 +96,8 @@ def polynomial_roots(c: Tensor) -> Tensor:
     poles directly to learn such filters.
 
     Args:
-        c: monic coefficients, ``(..., M + 1)``, ``c[..., 0] == 1``.
+        c: coefficients, ``(..., M + 1)``, highest power first; divided by
+            ``c[..., 0]``, which must not be 0.
 
     Returns:
         complex128 roots, ``(..., M)``; real roots have zero imaginary part.
@@ -105,6 +106,9 @@ def polynomial_roots(c: Tensor) -> Tensor:
         >>> polynomial_roots(torch.tensor([1.0, -1.5, 0.5])).real
         tensor([1.0000, 0.5000], dtype=torch.float64)
     """
+    if bool((c[..., 0] == 0).any()):
+        raise ValueError("c[..., 0] (the leading coefficient) must be non-zero")
+    c = c / c[..., :1]
     order = c.shape[-1] - 1
     if order == 2 and not c.is_complex():
         c1, c2 = c[..., 1].to(torch.float64), c[..., 2].to(torch.float64)
@@ -367,6 +371,8 @@ def sosfilt(x: Tensor, sos: Tensor, zi: Optional[Tensor] = None, *, backend: Opt
     sos = _coefficients("sos", sos, min_dims=2)
     if sos.shape[-1] != 6:
         raise ValueError(f"sos must be (..., n_sections, 6), got shape {tuple(sos.shape)}")
+    if zi is not None:
+        zi = _signal(zi, "zi")
     if zi is not None and zi.shape[-2:] != (sos.shape[-2], 2):
         raise ValueError(f"zi must be (..., n_sections={sos.shape[-2]}, 2), got shape {tuple(zi.shape)}")
     x = _signal(x)
@@ -424,12 +430,14 @@ def sosfilt_tv(x: Tensor, sos: Tensor, state: Optional[Tensor] = None, *, backen
     every sample's poles lie inside the unit circle (a time-varying direct form
     does not guarantee that) and keeps float32 accuracy near the unit circle.
 
-    Gradients with respect to ``sos`` go through the per-sample roots. Where a
-    section has a repeated pole (``a1**2 == 4 a2``, e.g. ``a1 == a2 == 0``) the
-    realisation is not differentiable (the two poles' order flips there); the
-    gradient is then taken through the poles' mean: finite, and exact for
-    ``a1``, but zero for ``a2`` at that sample. Time-invariant filters have no
-    such point: use :func:`sosfilt` or :func:`lfilter` for them.
+    Gradients with respect to per-sample ``sos`` go through the per-sample
+    roots. Near a repeated pole (``a1**2 == 4 a2``, e.g. a critically damped
+    ``Q = 0.5`` design) root derivatives grow without bound, and at it the
+    realisation is not differentiable (the poles' order flips): there the
+    gradient is taken through the poles' mean, a finite but one-sided value.
+    To learn such filters, parameterise the poles (:func:`biquad`) or the
+    physical design. Constant sections (time axis 1) without a state run as
+    :func:`sosfilt`, whose gradients do not go through the roots.
 
     Args:
         x: real signal, ``(..., T)``.
@@ -461,6 +469,9 @@ def sosfilt_tv(x: Tensor, sos: Tensor, state: Optional[Tensor] = None, *, backen
             raise ValueError(f"state must be (..., n_sections={n_sections}, 6), got shape {tuple(state.shape)}")
         batch["state"] = state.shape[:-2]
     _check_batch(**batch)
+    if sos.shape[-2] == 1 and state is None:
+        return sosfilt(x, sos.squeeze(-2), backend=backend)
+    x = x.to(torch.promote_types(x.dtype, sos.dtype))
     b, a = _normalise("sos[..., 3]", sos[..., :3], sos[..., 3:])
     poles = polynomial_roots(a)
     _check_stable("sos", poles)
@@ -514,8 +525,12 @@ def biquad(
     x = _signal(x)
     if not (isinstance(pole, Tensor) and pole.is_complex() and pole.dim() >= 1):
         raise ValueError("pole must be a complex tensor (..., T or 1)")
+    if zero is not None and not (isinstance(zero, Tensor) and zero.is_complex() and zero.dim() >= 1):
+        raise ValueError("zero must be a complex tensor (..., T or 1), or None")
     if zero is not None and not bool(torch.isfinite(zero).all()):
         raise ValueError(f"zero holds NaN or Inf values (shape {tuple(zero.shape)})")
+    if isinstance(gain, complex) or (isinstance(gain, Tensor) and gain.is_complex()):
+        raise ValueError("gain must be real")
     _check_stable("pole", pole)
     gain = torch.as_tensor(gain, dtype=x.dtype, device=x.device)
     gain = gain.reshape(1) if gain.dim() == 0 else gain
