@@ -50,14 +50,16 @@ def _coefficients(name: str, value, min_dims: int = 1, check_finite: bool = True
     return t
 
 
-def _signal(x, name: str = "x") -> Tensor:
+def _signal(x, name: str = "x", finite: bool = False) -> Tensor:
+    """A real float tensor with a last axis; ``finite`` also rejects NaN/Inf
+    (states are checked; signals are not, see the module docstring)."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dtype not in _REAL:
         raise ValueError(f"{name} must be float32 or float64, got {x.dtype}")
     if x.dim() < 1:
         raise ValueError(f"{name} must have a last axis, got shape {tuple(x.shape)}")
-    if name != "x" and not bool(torch.isfinite(x).all()):
+    if finite and not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} holds NaN or Inf values (shape {tuple(x.shape)})")
     return x
 
@@ -211,7 +213,9 @@ class _InvariantIIR(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, b, a, reverse, backend):
-        y = modal_iir(x, b, polynomial_roots(a), reverse=reverse, backend=backend)
+        poles = polynomial_roots(a)
+        _check_stable("a", poles)
+        y = modal_iir(x, b, poles, reverse=reverse, backend=backend)
         ctx.reverse, ctx.backend = reverse, backend
         ctx.save_for_backward(x, b, a, y)
         return y
@@ -322,7 +326,7 @@ def lfilter(
     size = max(a.shape[-1], b.shape[-1]) - 1
     batch = dict(x=x.shape[:-1], b=b.shape[:-1], a=a.shape[:-1])
     if zi is not None:
-        zi = _signal(zi, "zi")
+        zi = _signal(zi, "zi", finite=True)
         if zi.shape[-1:] != (size,):
             raise ValueError(f"zi must end with max(len(a), len(b)) - 1 = {size}, got shape {tuple(zi.shape)}")
         batch["zi"] = zi.shape[:-1]
@@ -333,7 +337,6 @@ def lfilter(
     # returned, in double precision.
     work = dtype if zi is None else torch.float64
     x, b, a = x.to(work), b.to(work), a.to(work)
-    _check_stable("a", polynomial_roots(a.detach()))
     if zi is None:
         y = _InvariantIIR.apply(x, b, a, False, backend)
     else:
@@ -372,7 +375,7 @@ def sosfilt(x: Tensor, sos: Tensor, zi: Optional[Tensor] = None, *, backend: Opt
     if sos.shape[-1] != 6:
         raise ValueError(f"sos must be (..., n_sections, 6), got shape {tuple(sos.shape)}")
     if zi is not None:
-        zi = _signal(zi, "zi")
+        zi = _signal(zi, "zi", finite=True)
     if zi is not None and zi.shape[-2:] != (sos.shape[-2], 2):
         raise ValueError(f"zi must be (..., n_sections={sos.shape[-2]}, 2), got shape {tuple(zi.shape)}")
     x = _signal(x)
@@ -464,7 +467,7 @@ def sosfilt_tv(x: Tensor, sos: Tensor, state: Optional[Tensor] = None, *, backen
     n_sections = sos.shape[-3]
     batch = dict(x=x.shape[:-1], sos=sos.shape[:-3])
     if state is not None:
-        state = _signal(state, "state")
+        state = _signal(state, "state", finite=True)
         if state.shape[-2:] != (n_sections, 6):
             raise ValueError(f"state must be (..., n_sections={n_sections}, 6), got shape {tuple(state.shape)}")
         batch["state"] = state.shape[:-2]
@@ -546,7 +549,7 @@ def biquad(
                 raise ValueError(f"{name} must be (..., T={x.shape[-1]} or 1), got shape {tuple(value.shape)}")
             batch[name] = value.shape[:-1]
     if state is not None:
-        state = _signal(state, "state")
+        state = _signal(state, "state", finite=True)
         if state.shape[-1:] != (6,):
             raise ValueError(f"state must be (..., 6), got shape {tuple(state.shape)}")
         batch["state"] = state.shape[:-1]
