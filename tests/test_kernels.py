@@ -11,7 +11,16 @@ import pytest
 import torch
 from torch.autograd import gradcheck, gradgradcheck
 
-from ddsp_kit.kernels import BACKENDS, allpole_recurrence, available_backends, linear_recurrence, modal_iir, modal_section
+from ddsp_kit.kernels import (
+    BACKENDS,
+    allpole_recurrence,
+    available_backends,
+    ballistics,
+    linear_recurrence,
+    matrix_recurrence,
+    modal_iir,
+    modal_section,
+)
 
 BACKEND_NAMES = available_backends()
 
@@ -303,3 +312,109 @@ def test_torch_backend_on_cuda_matches_cpu(dtype):
     cpu = linear_recurrence(x, a, backend="torch")
     gpu = linear_recurrence(x.cuda(), a.cuda())
     assert rel_error(gpu.cpu(), cpu.numpy()) <= 1e-5
+
+
+def reference_matrix(x, a, h0):
+    """Per-sample loop in float64: h[t] = A[t] h[t-1] + x[t]."""
+    x = np.asarray(x, dtype=np.float64)
+    a = np.broadcast_to(np.asarray(a, dtype=np.float64), (*x.shape, x.shape[-1]))
+    h = np.broadcast_to(np.asarray(h0, dtype=np.float64), x.shape[:-2] + x.shape[-1:]).copy()
+    out = np.empty_like(x)
+    for t in range(x.shape[-2]):
+        h = np.einsum("...ij,...j->...i", a[..., t, :, :], h) + x[..., t, :]
+        out[..., t, :] = h
+    return out
+
+
+def reference_ballistics(x, up, down, y0):
+    x = np.asarray(x, dtype=np.float64)
+    up, down = (np.broadcast_to(np.asarray(c, dtype=np.float64), x.shape) for c in (up, down))
+    y = np.broadcast_to(np.asarray(y0, dtype=np.float64), x.shape[:-1]).copy()
+    out = np.empty_like(x)
+    for t in range(x.shape[-1]):
+        alpha = np.where(x[..., t] > y, up[..., t], down[..., t])
+        y = y + alpha * (x[..., t] - y)
+        out[..., t] = y
+    return out
+
+
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("a_steps", [1, 300])
+def test_matrix_recurrence_matches_loop(backend, dtype, a_steps):
+    g = torch.Generator().manual_seed(7)
+    x = random_signal((2, 3, 300, 2), dtype, g)
+    # Spectral radius below 1 keeps the reference bounded over 300 steps.
+    a = (0.6 * torch.randn(1, 3, a_steps, 2, 2, generator=g, dtype=torch.float64)).to(dtype)
+    h0 = random_signal((2, 3, 2), dtype, g)
+    y = matrix_recurrence(x, a, h0, backend=backend)
+    assert y.shape == x.shape and y.dtype == dtype
+    assert rel_error(y, reference_matrix(x, a, h0)) < TOL[dtype]
+
+
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+@pytest.mark.parametrize("a_steps", [1, 23])
+def test_matrix_recurrence_gradcheck(backend, a_steps):
+    g = torch.Generator().manual_seed(3)
+    x = random_signal((2, 23, 3), torch.float64, g).requires_grad_()
+    a = (0.4 * torch.randn(2, a_steps, 3, 3, generator=g, dtype=torch.float64)).requires_grad_()
+    h0 = random_signal((2, 3), torch.float64, g).requires_grad_()
+
+    def run(x, a, h0):
+        return matrix_recurrence(x, a, h0, backend=backend)
+
+    assert gradcheck(run, (x, a, h0))
+    assert gradgradcheck(run, (x, a, h0))
+
+
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+def test_matrix_recurrence_streams(backend):
+    g = torch.Generator().manual_seed(5)
+    x = random_signal((2, 200, 2), torch.float64, g)
+    a = 0.6 * torch.randn(2, 200, 2, 2, generator=g, dtype=torch.float64)
+    whole = matrix_recurrence(x, a, backend=backend)
+    state, parts = None, []
+    for start, stop in ((0, 1), (1, 77), (77, 200)):
+        part = matrix_recurrence(x[:, start:stop], a[:, start:stop], state, backend=backend)
+        state = part[:, -1]
+        parts.append(part)
+    assert torch.allclose(torch.cat(parts, 1), whole, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_ballistics_matches_loop(backend, dtype):
+    g = torch.Generator().manual_seed(11)
+    # A rectified noise burst then silence: both branches taken many times.
+    x = (torch.rand(3, 2000, generator=g, dtype=torch.float64) * (torch.arange(2000) < 1200)).to(dtype)
+    up = torch.tensor([0.3], dtype=dtype)
+    down = (0.001 + 0.05 * torch.rand(3, 2000, generator=g, dtype=torch.float64)).to(dtype)
+    y0 = torch.tensor([0.0, 0.5, 2.0], dtype=dtype)
+    y = ballistics(x, up, down, y0, backend=backend)
+    assert rel_error(y, reference_ballistics(x, up, down, y0)) < TOL[dtype]
+
+
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+def test_ballistics_gradcheck(backend):
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(2, 40, generator=g, dtype=torch.float64).requires_grad_()
+    up = torch.tensor([0.4], dtype=torch.float64, requires_grad=True)
+    down = torch.full((2, 40), 0.05, dtype=torch.float64, requires_grad=True)
+    y0 = torch.tensor([0.1, 0.9], dtype=torch.float64, requires_grad=True)
+    # Finite differences of 1e-6 never flip a branch here: the closest |x[t] - y[t-1]| is ~1e-3.
+    assert gradcheck(lambda *args: ballistics(*args, backend=backend), (x, up, down, y0))
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: matrix_recurrence(torch.zeros(5, 2), torch.zeros(1, 3, 3)), "must be"),
+        (lambda: matrix_recurrence(torch.zeros(5, 2), torch.zeros(4, 2, 2)), "T=5 or 1"),
+        (lambda: matrix_recurrence(torch.zeros(5, 2), torch.full((1, 2, 2), float("nan"))), "NaN"),
+        (lambda: ballistics(torch.zeros(5), torch.tensor([0.0]), torch.tensor([0.5])), r"\(0, 1\]"),
+        (lambda: ballistics(torch.zeros(5), torch.tensor([0.5]), torch.tensor([1.5])), r"\(0, 1\]"),
+    ],
+)
+def test_state_space_and_ballistics_bad_input(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -1,5 +1,6 @@
 """Pure functions on tensors with an explicit sample rate; modules wrap them."""
 
+from .controls import upsample_frames
 from .design import BIQUAD_KINDS, ONE_POLE_KINDS, biquad_design, one_pole_design
 from .filtering import allpole, biquad, lfilter, polynomial_roots, sosfilt, sosfilt_tv
 
@@ -14,4 +15,5 @@ __all__ = [
     "polynomial_roots",
     "sosfilt",
     "sosfilt_tv",
+    "upsample_frames",
 ]

@@ -66,8 +66,11 @@ def _parameter(name: str, value: Number, low: float, high: float, unit: str) -> 
     return t
 
 
-def _check_sample_rate(sample_rate) -> float:
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Real) or not 0 < sample_rate < math.inf:
+def check_sample_rate(sample_rate) -> float:
+    """``sample_rate`` as a float: TypeError unless a real number, ValueError unless positive and finite."""
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Real):
+        raise TypeError(f"sample_rate must be a number of Hz, got {type(sample_rate).__name__} {sample_rate!r}")
+    if not 0 < sample_rate < math.inf:
         raise ValueError(f"sample_rate must be a positive, finite number of Hz, got {sample_rate!r}")
     return float(sample_rate)
 
@@ -117,7 +120,7 @@ def one_pole_design(kind: str, frequency: Number, *, sample_rate: float) -> Tens
     """
     if kind not in ONE_POLE_KINDS:
         raise ValueError(f"kind must be one of {ONE_POLE_KINDS}, got {kind!r}")
-    sample_rate = _check_sample_rate(sample_rate)
+    sample_rate = check_sample_rate(sample_rate)
     dtype = _result_dtype(frequency)
     (frequency,) = _broadcast(frequency=_parameter("frequency", frequency, 0.0, sample_rate / 2, "Hz"))
     zero = torch.zeros_like(frequency)
@@ -164,7 +167,7 @@ def biquad_design(
     """
     if kind not in BIQUAD_KINDS:
         raise ValueError(f"kind must be one of {BIQUAD_KINDS}, got {kind!r}")
-    sample_rate = _check_sample_rate(sample_rate)
+    sample_rate = check_sample_rate(sample_rate)
     dtype = _result_dtype(frequency, q, gain_db)
     frequency, q, gain_db = _broadcast(
         frequency=_parameter("frequency", frequency, 0.0, sample_rate / 2, "Hz"),

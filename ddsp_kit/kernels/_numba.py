@@ -236,6 +236,53 @@ def _iir_terms_rows(u, x, y, b, b_row, na, gx, gb, ga):  # pragma: no cover - co
             ga[r] = sa
 
 
+@numba.jit(**_JIT)
+def _matrix_rows(x, a, a_row, h0, adjoint, out):  # pragma: no cover - compiled
+    # h[t] = A[t] h[t-1] + x[t] on N-vectors (adjoint: h[t] = A[t+1]^T h[t+1] + x[t],
+    # backwards from h[T-1] = x[T-1]), state in float64.
+    rows, steps, n = x.shape
+    varying = a.shape[1] != 1
+    for r in numba.prange(rows):
+        coef = a[a_row[r]]
+        h = np.zeros(n)
+        new = np.zeros(n)
+        if adjoint:
+            for i in range(n):
+                h[i] = x[r, steps - 1, i]
+                out[r, steps - 1, i] = h[i]
+        else:
+            for i in range(n):
+                h[i] = h0[r, i]
+        for step in range(steps - 1 if adjoint else steps):
+            t = steps - 2 - step if adjoint else step
+            c = coef[(t + 1 if adjoint else t) if varying else 0]
+            for i in range(n):
+                acc = np.float64(x[r, t, i])
+                for j in range(n):
+                    acc += (c[j, i] if adjoint else c[i, j]) * h[j]
+                new[i] = acc
+            for i in range(n):
+                h[i] = new[i]
+                out[r, t, i] = new[i]
+
+
+@numba.jit(**_JIT)
+def _ballistics_rows(x, up, up_row, down, down_row, y0, out, rising):  # pragma: no cover - compiled
+    # y[t] = y[t-1] + alpha[t] (x[t] - y[t-1]), alpha = up[t] where x[t] > y[t-1] else down[t].
+    rows, steps = x.shape
+    vary_up, vary_down = up.shape[1] != 1, down.shape[1] != 1
+    for r in numba.prange(rows):
+        cu, cd = up[up_row[r]], down[down_row[r]]
+        y = np.float64(y0[r])
+        for t in range(steps):
+            xt = x[r, t]
+            rise = xt > y
+            alpha = cu[t if vary_up else 0] if rise else cd[t if vary_down else 0]
+            y += alpha * (xt - y)
+            out[r, t] = y
+            rising[r, t] = rise
+
+
 def _accumulator(dtype: torch.dtype) -> np.ndarray:
     return np.zeros(1, dtype=np.complex128 if dtype.is_complex else np.float64)
 
@@ -378,3 +425,38 @@ def iir_terms(u: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor
         ga.view(-1, na).numpy(),
     )
     return gx, gb[..., :taps], ga[..., :order]
+
+
+def matrix(x: torch.Tensor, a: torch.Tensor, h0: torch.Tensor, adjoint: bool = False) -> torch.Tensor:
+    """``h[t] = A[t] h[t-1] + x[t]`` on ``x`` ``(*batch, T, N)``; ``a`` is
+    ``(*batch_a, 1 or T, N, N)``; ``h0`` is ``(*batch, N)``. With ``adjoint``:
+    ``h[t] = A[t+1]^T h[t+1] + x[t]`` backwards from ``h[T-1] = x[T-1]``."""
+    n = x.shape[-1]
+    out = torch.empty(x.shape, dtype=x.dtype)
+    rows = math.prod(x.shape[:-2])
+    _matrix_rows(
+        _rows(x, x.shape).reshape(rows, x.shape[-2], n),
+        *_coefficient_rows(a, x.shape[:-2], 3),
+        _rows(h0, (*x.shape[:-2], n), n),
+        adjoint,
+        out.view(rows, x.shape[-2], n).numpy(),
+    )
+    return out
+
+
+def ballistics(x: torch.Tensor, up: torch.Tensor, down: torch.Tensor, y0: torch.Tensor):
+    """Branching one-pole on ``x`` ``(*batch, T)`` with smoothing coefficients
+    ``up``/``down`` ``(*batch_c, 1 or T)`` and initial value ``y0`` ``batch``;
+    returns ``(y, rising)`` where ``rising[t] = x[t] > y[t-1]`` chose ``up``."""
+    out = torch.empty(x.shape, dtype=x.dtype)
+    rising = torch.empty(x.shape, dtype=torch.bool)
+    width = x.shape[-1]
+    _ballistics_rows(
+        _rows(x, x.shape, width),
+        *_coefficient_rows(up.to(torch.float64), x.shape[:-1], 1),
+        *_coefficient_rows(down.to(torch.float64), x.shape[:-1], 1),
+        _rows(y0, x.shape[:-1]),
+        out.view(-1, width).numpy(),
+        rising.view(-1, width).numpy(),
+    )
+    return out, rising

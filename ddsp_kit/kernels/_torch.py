@@ -161,3 +161,55 @@ def allpole(x: torch.Tensor, a: torch.Tensor, zi: torch.Tensor, adjoint: bool = 
     # Pass 2: the true response of every chunk from its entering state.
     _, y = run(torch.stack(entering, -2).unsqueeze(-1), forced[:1])
     return y.squeeze(-1).flatten(-2)[..., :steps].to(out_dtype)
+
+
+def matrix(x: torch.Tensor, a: torch.Tensor, h0: torch.Tensor, adjoint: bool = False) -> torch.Tensor:
+    """``h[t] = A[t] h[t-1] + x[t]`` on ``x`` ``(..., T, N)``, ``a`` ``(..., 1 or T, N, N)``,
+    ``h0`` ``(..., N)``: the chunked scan of :func:`scan` with matrix products
+    (each chunk a Hillis-Steele scan of ``(A, h)`` pairs, then the chunks'
+    entering states by the same recurrence). With ``adjoint``:
+    ``h[t] = A[t+1]^T h[t+1] + x[t]`` backwards in time from zero."""
+    if adjoint:
+        a = a.transpose(-1, -2)
+        if a.shape[-3] > 1:  # reversed time s uses A[T-s]^T; step 0 starts from zero
+            a = torch.cat([torch.zeros_like(a[..., :1, :, :]), a.flip(-3)[..., :-1, :, :]], -3)
+        return matrix(x.flip(-2), a, torch.zeros_like(h0)).flip(-2)
+    steps, n = x.shape[-2:]
+    size = min(CHUNK, steps)
+    padded = math.ceil(steps / size) * size
+    batch = torch.broadcast_shapes(x.shape[:-2], a.shape[:-3])
+    h = _chunk(x.transpose(-1, -2), size, padded).permute(*range(x.dim() - 2), -2, -1, -3)  # (..., K, C, N)
+    prod = _chunk(a.expand(*batch, steps, n, n).flatten(-2).transpose(-1, -2), size, padded)
+    prod = prod.permute(*range(len(batch)), -2, -1, -3).unflatten(-1, (n, n))  # (..., K, C, N, N)
+    d = 1
+    while d < size:
+        h = torch.cat([h[..., :d, :], h[..., d:, :] + (prod[..., d:, :, :] @ h[..., :-d, :, None]).squeeze(-1)], -2)
+        prod = torch.cat([prod[..., :d, :, :], prod[..., d:, :, :] @ prod[..., :-d, :, :]], -3)
+        d *= 2
+    entering = h0.expand(*batch, n).unsqueeze(-2)
+    if h.shape[-3] > 1:
+        ends = matrix(h[..., -1, :], prod[..., -1, :, :], h0)
+        entering = torch.cat([entering.expand(*ends.shape[:-2], 1, n), ends[..., :-1, :]], -2)
+    h = h + (prod @ entering[..., :, None, :, None]).squeeze(-1)
+    return h.flatten(-3, -2)[..., :steps, :]
+
+
+def ballistics(x: torch.Tensor, up: torch.Tensor, down: torch.Tensor, y0: torch.Tensor):
+    """Branching one-pole ``y[t] = y[t-1] + alpha[t] (x[t] - y[t-1])`` with
+    ``alpha = up`` where ``x[t] > y[t-1]`` (``rising``) else ``down``; returns ``(y, rising)``.
+
+    Solved as a fixed point of linear scans: guess the branches, run the
+    (then linear) one-pole, re-derive the branches from its output, repeat
+    until they stop changing. Each round makes at least the first wrong branch
+    right and keeps every earlier one, so it ends with the exact sequential
+    answer; audio envelopes settle in a few rounds.
+    """
+    previous = torch.cat([y0.unsqueeze(-1), x[..., :-1]], -1)
+    rising = x > previous
+    while True:
+        alpha = torch.where(rising, up, down).to(x.dtype)
+        y = scan(alpha * x, 1 - alpha, y0.to(x.dtype))
+        update = x > torch.cat([y0.unsqueeze(-1).to(x.dtype), y[..., :-1]], -1)
+        if bool((update == rising).all()):
+            return y, rising
+        rising = update

@@ -28,6 +28,22 @@ free), and one forward-only fused filter:
     ``y = Re h2``: the time-varying second-order section in modal form, fused
     into one pass forwards and one pass for first derivatives.
 
+``matrix_recurrence``
+    The state-space recurrence ``h[t] = A[t] h[t-1] + x[t]`` on small real
+    vectors (zero-delay-feedback filters such as the TPT state-variable filter,
+    whose time-varying form is not a cascade of one-poles). Its adjoint is
+    ``lam[t] = g[t] + A[t+1]^T lam[t+1]``, ``dL/dx = lam``,
+    ``dL/dA[t] = lam[t] h[t-1]^T``.
+
+``ballistics``
+    The branching one-pole of envelope followers and compressors,
+    ``y[t] = y[t-1] + alpha[t] (x[t] - y[t-1])`` with ``alpha`` switching
+    between two coefficients on whether ``x[t] > y[t-1]``. It is non-linear,
+    but once the branches are known it is a linear one-pole: the forward pass
+    records them (a compiled loop on numba, a fixed point of scans on torch)
+    and the output is recomputed by ``linear_recurrence`` with those
+    coefficients, whose adjoint gives the gradients (the torchcomp approach).
+
 ``modal_iir``
     A time-invariant IIR filter given by its FIR numerator and its poles,
     ``Re(B(z) x / prod_k (1 - p_k z^-1))``, fused into one kernel call (one
@@ -69,17 +85,21 @@ class Backend(NamedTuple):
     section: Callable
     section_adjoint: Optional[Callable]  # None: composed from adjoint scans
     iir_terms: Optional[Callable]  # None: composed from modal passes and torch reductions
+    matrix: Callable
+    ballistics: Callable
     devices: tuple
 
 
 BACKENDS = {
     "torch": Backend(
-        _torch.scan, _torch.allpole, _torch.modal, _torch.section, None, None, ("cpu", "cuda", "mps", "xpu")
+        _torch.scan, _torch.allpole, _torch.modal, _torch.section, None, None, _torch.matrix, _torch.ballistics,
+        ("cpu", "cuda", "mps", "xpu"),
     )
 }
 if _numba is not None:
     BACKENDS["numba"] = Backend(
-        _numba.scan, _numba.allpole, _numba.modal, _numba.section, _numba.section_adjoint, _numba.iir_terms, ("cpu",)
+        _numba.scan, _numba.allpole, _numba.modal, _numba.section, _numba.section_adjoint, _numba.iir_terms,
+        _numba.matrix, _numba.ballistics, ("cpu",),
     )
 
 _DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
@@ -294,6 +314,39 @@ class _AllPoleRecurrence(torch.autograd.Function):
         return lam, grad_a, grad_zi, None, None
 
 
+class _MatrixRecurrence(torch.autograd.Function):
+    """``h[t] = A[t] h[t-1] + x[t]`` (``adjoint=False``) or the anticausal
+    ``h[t] = A[t+1]^T h[t+1] + x[t]`` (``adjoint=True``, zero state); each
+    one's backward runs the other."""
+
+    @staticmethod
+    def forward(ctx, x, a, h0, backend, adjoint):
+        h = backend.matrix(x, a, h0, adjoint)
+        ctx.backend, ctx.adjoint = backend, adjoint
+        ctx.save_for_backward(a, h0, h)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, h0, h = ctx.saved_tensors
+        lam = _MatrixRecurrence.apply(grad, a, torch.zeros_like(h0), ctx.backend, not ctx.adjoint)
+        grad_a = grad_h0 = None
+        if ctx.needs_input_grad[1]:
+            if ctx.adjoint:  # h[s-1] gets A[s]^T h[s]: dL/dA[s] = h[s] lam[s-1]^T
+                grad_a = h[..., 1:, :, None] * lam[..., :-1, None, :]
+                grad_a = torch.cat([torch.zeros_like(grad_a[..., :1, :, :]), grad_a], -3)
+            else:  # h[t] gets A[t] h[t-1]: dL/dA[t] = lam[t] h[t-1]^T
+                past = torch.cat([h0.unsqueeze(-2), h[..., :-1, :]], -2)
+                grad_a = lam[..., :, None] * past[..., None, :]
+            grad_a = grad_a.sum_to_size(a.shape)
+        if ctx.needs_input_grad[2]:
+            if ctx.adjoint:
+                grad_h0 = torch.zeros_like(h0)
+            else:
+                grad_h0 = (a[..., 0, :, :].transpose(-1, -2) @ lam[..., 0, :, None]).squeeze(-1)
+        return lam, grad_a, grad_h0, None, None
+
+
 def _run(function, x, a, state, kernel: Backend, check_finite: bool) -> torch.Tensor:
     """Apply a recurrence ``function`` forwards in time to prepared inputs."""
     if x.shape[-1] == 0:
@@ -448,6 +501,110 @@ def allpole_recurrence(
     if x.is_complex():
         raise ValueError("allpole_recurrence takes real signals and coefficients; use linear_recurrence for complex")
     return _run(_AllPoleRecurrence, x, a, zi, kernel, check_finite)
+
+
+def matrix_recurrence(
+    x: torch.Tensor,
+    a: torch.Tensor,
+    initial: Optional[torch.Tensor] = None,
+    *,
+    backend: Optional[str] = None,
+) -> torch.Tensor:
+    r"""State-space recurrence :math:`h[t] = A[t]\,h[t-1] + x[t]` on real ``N``-vectors.
+
+    Args:
+        x: real input, ``(..., T, N)``.
+        a: real transition matrices, ``(..., T, N, N)`` per sample or
+            ``(..., 1, N, N)`` constant in time; leading dims broadcast against ``x``.
+        initial: state ``h[-1]``, ``(..., N)``; zero if None.
+        backend: ``"numba"``, ``"torch"`` or None (automatic).
+
+    Returns:
+        ``h`` of shape ``(*batch, T, N)``; the final state is ``h[..., -1, :]``.
+
+    Example:
+        >>> rotate = torch.tensor([[[0.0, -1.0], [1.0, 0.0]]])
+        >>> matrix_recurrence(torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]]), rotate)
+        tensor([[ 1.,  0.],
+                [ 0.,  1.],
+                [-1.,  0.]])
+    """
+    for name, t in (("x", x), ("a", a), ("initial", initial)):
+        if t is not None and (not isinstance(t, torch.Tensor) or t.dtype not in (torch.float32, torch.float64)):
+            raise ValueError(f"{name} must be a float32 or float64 tensor")
+    if x.dim() < 2 or a.dim() < 3:
+        raise ValueError(f"x must be (..., T, N) and a (..., T or 1, N, N), got {tuple(x.shape)} and {tuple(a.shape)}")
+    steps, n = x.shape[-2:]
+    if a.shape[-2:] != (n, n) or a.shape[-3] not in (1, steps):
+        raise ValueError(f"a must be (..., T={steps} or 1, {n}, {n}) for x {tuple(x.shape)}, got {tuple(a.shape)}")
+    if initial is not None and initial.shape[-1:] != (n,):
+        raise ValueError(f"initial must be (..., {n}), got {tuple(initial.shape)}")
+    try:
+        batch = torch.broadcast_shapes(x.shape[:-2], a.shape[:-3], () if initial is None else initial.shape[:-1])
+    except RuntimeError:
+        raise ValueError(f"batch dims do not broadcast: x {tuple(x.shape)}, a {tuple(a.shape)}") from None
+    if len({t.device for t in (x, a, initial) if t is not None}) > 1:
+        raise ValueError("x, a and initial must be on one device")
+    kernel = resolve_backend(backend, x.device)
+    dtype = torch.promote_types(x.dtype, a.dtype)
+    if initial is None:
+        initial = torch.zeros(*batch, n, dtype=dtype, device=x.device)
+    else:
+        _check_finite("initial", initial)
+    if steps == 0:
+        return x.new_zeros(*batch, 0, n)
+    a = a.to(dtype).reshape((1,) * (len(batch) + 3 - a.dim()) + tuple(a.shape))
+    h = _MatrixRecurrence.apply(x.to(dtype).expand(*batch, steps, n), a, initial.to(dtype).expand(*batch, n), kernel, False)
+    check_coefficients_after(h, a=a)
+    return h
+
+
+def ballistics(
+    x: torch.Tensor,
+    up: torch.Tensor,
+    down: torch.Tensor,
+    initial: Optional[torch.Tensor] = None,
+    *,
+    backend: Optional[str] = None,
+) -> torch.Tensor:
+    r"""Branching one-pole: :math:`y[t] = y[t-1] + \alpha[t]\,(x[t] - y[t-1])` with
+    :math:`\alpha[t] = \alpha_\uparrow[t]` where :math:`x[t] > y[t-1]`, else :math:`\alpha_\downarrow[t]`.
+
+    The attack/release smoother of envelope followers and compressors. The
+    branch taken at each sample is recorded without gradients, then ``y`` is
+    the linear one-pole with those coefficients (:func:`linear_recurrence`), so
+    gradients reach ``x``, ``up``, ``down`` and ``initial`` exactly almost
+    everywhere (the branch pattern is piecewise constant in the inputs).
+
+    Args:
+        x: real input, ``(..., T)``.
+        up: smoothing coefficient in (0, 1] while rising, ``(..., T)`` or ``(..., 1)``.
+        down: the same while falling or equal.
+        initial: ``y[-1]``, broadcastable to the batch; zero if None.
+        backend: ``"numba"``, ``"torch"`` or None (automatic).
+
+    Returns:
+        ``y`` of shape ``(*batch, T)``; the state to carry on is ``y[..., -1]``.
+
+    Example:
+        >>> ballistics(torch.tensor([1.0, 1.0, 0.0, 0.0]), torch.tensor([0.5]), torch.tensor([0.25]))
+        tensor([0.5000, 0.7500, 0.5625, 0.4219])
+    """
+    for name, coefficient in (("up", up), ("down", down)):
+        if not isinstance(coefficient, torch.Tensor) or coefficient.dim() < 1 or coefficient.is_complex():
+            raise ValueError(f"{name} must be a real tensor (..., T or 1)")
+        if not bool(((coefficient > 0) & (coefficient <= 1)).all()):
+            raise ValueError(f"{name} must lie in (0, 1] (a stable, causal smoother)")
+    x, up, y0, kernel = _prepare(x, up, initial, coeff_dims=1, state_size=None, backend=backend)
+    if x.is_complex():
+        raise ValueError("ballistics takes real signals")
+    _, down, _, _ = _prepare(x, down, y0, coeff_dims=1, state_size=None, backend=backend)
+    if x.shape[-1] == 0:
+        return x.clone()
+    with torch.no_grad():
+        _, rising = kernel.ballistics(x.detach(), up.detach(), down.detach(), y0.detach())
+    alpha = torch.where(rising, up, down)
+    return _run(_LinearRecurrence, alpha * x, 1 - alpha, y0, kernel, check_finite=False)
 
 
 def modal_iir(

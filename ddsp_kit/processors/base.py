@@ -1,0 +1,252 @@
+r"""The processor protocol every block of ddsp_kit follows.
+
+A processor declares its parameters once (:class:`Parameter`: name, unit,
+range, default, linear or log scale). Its learnable values, and any control
+a controller feeds it, are *unconstrained*; :meth:`Parameter.to_physical` is
+the one place that maps them into the physical range (a sigmoid, on a log
+axis for log-scaled parameters), and :meth:`Parameter.to_raw` inverts it to
+initialise from physical values. A subclass only implements
+:meth:`Processor.process`, which receives physical values.
+
+Controls are ``(batch or 1, channels or 1, n)`` tensors of unconstrained
+values: ``n = 1`` is static, ``n = samples`` per-sample, and any other ``n``
+dividing the sample count is frame-rate, upsampled by
+:func:`ddsp_kit.functional.upsample_frames` (a causal ramp that streams).
+
+``forward`` returns :class:`Processed`: the audio, the physical parameter
+values used (``(batch or 1, channels or 1, 1 or samples)``) and the state to
+pass with the next block, so that processing in blocks equals one pass.
+"""
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from ..functional.controls import upsample_frames
+from ..functional.design import check_sample_rate
+
+Tensor = torch.Tensor
+State = Dict[str, Tensor]
+
+SCALES = ("linear", "log")
+# Physical values at the ends of a range map to this far inside it: the sigmoid
+# never reaches its limits, and a finite raw value keeps gradients finite.
+_EDGE = 1e-6
+_CONTROL = "control."
+
+
+@dataclass(frozen=True)
+class Parameter:
+    r"""A bounded physical parameter.
+
+    Args:
+        name: identifier (``frequency``, ``threshold_db``, ...).
+        unit: ``"Hz"``, ``"dB"``, ``"ms"``, ``"ratio"``, ``""`` ...
+        minimum: lower end of the range, in ``unit``.
+        maximum: upper end, in ``unit``.
+        default: initial value, in the range.
+        scale: ``"linear"`` maps ``raw`` to ``min + sigmoid(raw) (max - min)``;
+            ``"log"`` does the same on a log axis (``minimum > 0``), so that a
+            step in ``raw`` is a ratio (octaves of frequency, factors of time).
+
+    Example:
+        >>> q = Parameter("q", "", 0.1, 10.0, 0.7071, scale="log")
+        >>> round(float(q.to_physical(q.to_raw(2.0))), 4)
+        2.0
+    """
+
+    name: str
+    unit: str
+    minimum: float
+    maximum: float
+    default: float
+    scale: str = "linear"
+
+    def __post_init__(self):
+        if self.scale not in SCALES:
+            raise ValueError(f"parameter {self.name!r}: scale must be one of {SCALES}, got {self.scale!r}")
+        if not (math.isfinite(self.minimum) and math.isfinite(self.maximum) and self.minimum < self.maximum):
+            raise ValueError(f"parameter {self.name!r}: needs finite minimum < maximum, got [{self.minimum}, {self.maximum}]")
+        if self.scale == "log" and self.minimum <= 0:
+            raise ValueError(f"parameter {self.name!r}: a log scale needs minimum > 0, got {self.minimum}")
+        self.check(self.default)
+
+    def _axis(self, value):
+        return torch.log(value) if self.scale == "log" else value
+
+    def _ends(self) -> Tuple[float, float]:
+        if self.scale == "log":
+            return math.log(self.minimum), math.log(self.maximum)
+        return self.minimum, self.maximum
+
+    def check(self, value) -> None:
+        """Raise ValueError unless every value is finite and within the range."""
+        t = torch.as_tensor(value, dtype=torch.float64).detach()
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{self.name} holds NaN or Inf values")
+        low, high = float(t.min()), float(t.max())
+        if low < self.minimum or high > self.maximum:
+            seen = f"{low:g}" if low == high else f"values from {low:g} to {high:g}"
+            raise ValueError(
+                f"{self.name} must lie in [{self.minimum:g}, {self.maximum:g}] {self.unit}".rstrip()
+                + f", got {seen}"
+            )
+
+    def to_physical(self, raw: Tensor) -> Tensor:
+        """Map unconstrained values into the range (differentiable)."""
+        low, high = self._ends()
+        value = low + torch.sigmoid(raw) * (high - low)
+        return torch.exp(value) if self.scale == "log" else value
+
+    def to_raw(self, value, dtype: torch.dtype = torch.float32) -> Tensor:
+        """Invert :meth:`to_physical`: the unconstrained value of a physical one (checked)."""
+        self.check(value)
+        low, high = self._ends()
+        position = (self._axis(torch.as_tensor(value, dtype=torch.float64)) - low) / (high - low)
+        return torch.logit(position.clamp(_EDGE, 1 - _EDGE)).to(dtype)
+
+
+def frequency_parameter(name: str, minimum: float, maximum: float, default: float, sample_rate: float) -> Parameter:
+    """A log-scaled frequency in Hz whose range stops below Nyquist at ``sample_rate``."""
+    top = min(maximum, 0.49 * sample_rate)
+    return Parameter(name, "Hz", minimum, top, min(default, top), scale="log")
+
+
+class Processed(NamedTuple):
+    """What a processor returns: ``audio`` ``(batch, channels, samples)``, the physical
+    ``params`` it used and the ``state`` to pass with the next block."""
+
+    audio: Tensor
+    params: Dict[str, Tensor]
+    state: State
+
+
+def check_audio(x, name: str = "x") -> Tensor:
+    """A finite float ``(batch, channels, samples)`` tensor with at least one sample."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor (batch, channels, samples), got {type(x).__name__}")
+    if x.dim() != 3 or x.shape[-1] == 0:
+        raise ValueError(f"{name} must be (batch, channels, samples) with samples > 0, got shape {tuple(x.shape)}")
+    if x.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"{name} must be float32 or float64, got {x.dtype}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} holds NaN or Inf samples")
+    return x
+
+
+class Processor(nn.Module):
+    r"""Base class of every block: parameters, controls, streaming state.
+
+    Args:
+        sample_rate: Hz, a positive number.
+        parameters: the block's :class:`Parameter` declarations.
+        initial: physical initial values by name (others start at their default);
+            a value outside its range raises ValueError.
+
+    Subclasses implement ``process(x, params, state) -> (audio, state)``, where
+    ``params`` maps each name to physical values ``(batch or 1, channels or 1,
+    1 or samples)`` and ``state`` is what the previous block returned (empty on
+    the first block). Learnable values live in ``self.raw``, unconstrained.
+    """
+
+    def __init__(self, sample_rate: float, parameters: Sequence[Parameter], initial: Optional[Mapping[str, float]] = None):
+        super().__init__()
+        self.sample_rate = check_sample_rate(sample_rate)
+        self.specs: Dict[str, Parameter] = {}
+        for spec in parameters:
+            if spec.name in self.specs:
+                raise ValueError(f"parameter {spec.name!r} declared twice")
+            self.specs[spec.name] = spec
+        initial = dict(initial or {})
+        unknown = sorted(set(initial) - set(self.specs))
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no parameter(s) {unknown}; it has {list(self.specs)}")
+        self.raw = nn.ParameterDict(
+            {name: nn.Parameter(spec.to_raw(initial.get(name, spec.default))) for name, spec in self.specs.items()}
+        )
+
+    def extra_repr(self) -> str:
+        values = ", ".join(f"{name}={value:.4g}" for name, value in self.values().items())
+        return f"sample_rate={self.sample_rate:g}" + (f", {values}" if values else "")
+
+    def values(self) -> Dict[str, float]:
+        """The static physical values of the learnable parameters."""
+        return {name: float(spec.to_physical(self.raw[name].detach())) for name, spec in self.specs.items()}
+
+    def to_raw(self, name: str, value) -> Tensor:
+        """Unconstrained control for physical ``value`` of parameter ``name`` (to drive a block)."""
+        if name not in self.specs:
+            raise ValueError(f"{type(self).__name__} has no parameter {name!r}; it has {list(self.specs)}")
+        return self.specs[name].to_raw(value, dtype=self.raw[name].dtype)
+
+    def _control(self, name: str, control, x: Tensor, previous: Optional[Tensor]) -> Tensor:
+        """A control checked against ``x`` and upsampled to ``(B|1, C|1, 1|T)``."""
+        if not isinstance(control, Tensor) or control.dim() != 3:
+            shape = tuple(control.shape) if isinstance(control, Tensor) else type(control).__name__
+            raise ValueError(f"control {name!r} must be a (batch, channels, frames) tensor, got {shape}")
+        batch, channels, samples = x.shape
+        count = control.shape[-1]
+        if control.shape[0] not in (1, batch) or control.shape[1] not in (1, channels) or count == 0 or samples % count:
+            raise ValueError(
+                f"control {name!r} of shape {tuple(control.shape)} does not fit audio {tuple(x.shape)}: "
+                "use (batch or 1, channels or 1, frames) with frames dividing the sample count"
+            )
+        if not bool(torch.isfinite(control).all()):
+            raise ValueError(f"control {name!r} holds NaN or Inf values")
+        if count in (1, samples):
+            return control
+        if previous is not None and previous.shape[:2] != control.shape[:2]:
+            raise ValueError(f"control {name!r}: state from a block of shape {tuple(previous.shape[:2])}, control {tuple(control.shape)}")
+        return upsample_frames(control, samples, previous)
+
+    def forward(
+        self,
+        x: Tensor,
+        controls: Optional[Mapping[str, Tensor]] = None,
+        state: Optional[State] = None,
+        **inputs: Tensor,
+    ) -> Processed:
+        """Process one block.
+
+        Args:
+            x: ``(batch, channels, samples)`` audio at ``self.sample_rate``.
+            controls: unconstrained values by parameter name, each
+                ``(batch or 1, channels or 1, 1 | frames | samples)``; they replace
+                the learnable values of those parameters.
+            state: the ``state`` of the previous block's result, None to start.
+            **inputs: further audio a block takes (e.g. ``sidechain``), each
+                ``(batch or 1, channels, samples)`` like ``x``; passed to ``process``.
+        """
+        x = check_audio(x)
+        for name, extra in inputs.items():
+            check_audio(extra, name)
+            if extra.shape[0] not in (1, x.shape[0]) or extra.shape[-1] != x.shape[-1]:
+                raise ValueError(f"{name} of shape {tuple(extra.shape)} does not fit x {tuple(x.shape)}")
+        controls = dict(controls or {})
+        unknown = sorted(set(controls) - set(self.specs))
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no parameter(s) {unknown} to control; it has {list(self.specs)}")
+        if state is not None and not isinstance(state, Mapping):
+            raise TypeError(f"state must be the dict a previous call returned, got {type(state).__name__}")
+        state = dict(state or {})
+        params, carried = {}, {}
+        for name, spec in self.specs.items():
+            if name in controls:
+                raw = self._control(name, controls[name], x, state.get(_CONTROL + name))
+                carried[_CONTROL + name] = controls[name][..., -1:]
+            else:
+                raw = self.raw[name].reshape(1, 1, 1)
+            params[name] = spec.to_physical(raw)
+        own = {key: value for key, value in state.items() if not key.startswith(_CONTROL)}
+        y, own_next = self.process(x, params, own, **inputs)
+        stray = sorted(set(own) - set(own_next))
+        if stray:
+            raise ValueError(f"state keys {stray} do not belong to {type(self).__name__} (state of another block?)")
+        return Processed(y, params, {**own_next, **carried})
+
+    def process(self, x: Tensor, params: Dict[str, Tensor], state: State) -> Tuple[Tensor, State]:
+        raise NotImplementedError(f"{type(self).__name__} must implement process()")
