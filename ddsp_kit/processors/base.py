@@ -112,7 +112,7 @@ class Parameter:
 
 def frequency_parameter(name: str, minimum: float, maximum: float, default: float, sample_rate: float) -> Parameter:
     """A log-scaled frequency in Hz whose range stops below Nyquist at ``sample_rate``."""
-    top = min(maximum, 0.49 * sample_rate)
+    top = min(maximum, 0.49 * check_sample_rate(sample_rate))
     return Parameter(name, "Hz", minimum, top, min(default, top), scale="log")
 
 
