@@ -2,9 +2,10 @@
 
 Tolerances: float64 paths agree with scipy to 1e-9 (only summation order
 differs; poles here are far from the unit circle). pedalboard runs JUCE's
-filters in float32 (measured differences 7e-8 to 1.3e-6 on a signal peaking
-near 1), so it is compared to 1e-5: float32 rounding of a resonant filter
-accumulated over 0.5 s, well below any audible or modelling difference.
+filters in a float32 direct form (measured differences 7e-8 for a one-pole,
+1.3e-6 for a 2 kHz peak, 1.1e-5 for a 300 Hz shelf whose poles sit nearest the
+unit circle, on a signal peaking near 1), so it is compared to 3e-5: float32
+rounding accumulated over 0.5 s, far below any audible or modelling difference.
 """
 
 import math
@@ -81,7 +82,7 @@ def test_filters_match_pedalboard(board, ours):
     pedalboard = pytest.importorskip("pedalboard")
     x = 0.25 * noise(1, 1, FS // 2, seed=3)
     reference = eval(f"pedalboard.{board}")(x[0].float().numpy(), FS)
-    np.testing.assert_allclose(run(ours(), x)[0], reference, atol=1e-5)
+    np.testing.assert_allclose(run(ours(), x)[0], reference, atol=3e-5)
 
 
 def svf_reference(x, kind, frequency, q, gain_db, fs):
