@@ -63,12 +63,9 @@ import importlib
 import importlib.metadata
 import json
 import math
-import os
 import platform
 import shlex
-import statistics
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Optional
@@ -84,6 +81,8 @@ except ImportError:  # optional for ddsp_kit: only its torch backend runs then
 
 from ddsp_kit.functional import allpole, biquad, lfilter
 from ddsp_kit.kernels import available_backends, linear_recurrence
+
+from common import json_safe, machine_info, median_time, write_section
 
 FS = 44100.0
 RESULTS_START = "<!-- iir:start -->"
@@ -294,17 +293,6 @@ def build_cases(batch: int, steps: int, peers: dict, generator: torch.Generator)
     return cases
 
 
-def _median_time(fn: Callable, repeats: int) -> float:
-    """Median wall time of ``repeats`` calls of ``fn`` after one untimed warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def _measure(call: Callable, tensors: Dict[str, torch.Tensor], g: torch.Tensor, repeats: int, backward: bool = True):
     """Time ``call(tensors)`` forward and, if ``backward``, forward+backward.
 
@@ -322,8 +310,8 @@ def _measure(call: Callable, tensors: Dict[str, torch.Tensor], g: torch.Tensor, 
             leaf.grad = None
         (call(leaves) * g).sum().backward()
 
-    timings = {"forward_s": _median_time(forward, repeats)}
-    timings["forward_backward_s"] = _median_time(forward_backward, repeats) if backward else None
+    timings = {"forward_s": median_time(forward, repeats)}
+    timings["forward_backward_s"] = median_time(forward_backward, repeats) if backward else None
     y = output["y"]
     return timings, torch.as_tensor(y).to(torch.float32)
 
@@ -432,29 +420,6 @@ def evaluate_targets(results: dict) -> list:
     return targets
 
 
-def _json_safe(value):
-    """``value`` with non-finite floats written as strings ("nan", "inf"), which JSON lacks."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
-
-
-def machine_info() -> dict:
-    """Platform, CPU model (from /proc/cpuinfo where there is one) and usable CPU count."""
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"platform": platform.platform(), "cpu": cpu, "nproc": nproc}
-
-
 # Markdown report.
 
 
@@ -528,19 +493,6 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the iir section of ``path`` (or append it, creating the file if needed)."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    start, end = text.find(RESULTS_START), text.find(RESULTS_END)
-    if start != -1 and end > start:
-        rest = text[end + len(RESULTS_END):]
-        text = text[:start] + section + (rest[1:] if rest.startswith("\n") else rest)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=8, help="signals per call (default 8)")
@@ -594,9 +546,9 @@ def main(argv=None) -> int:
         "cases": results,
     }
     report["targets"] = evaluate_targets(results)
-    print(json.dumps(_json_safe(report), indent=2, allow_nan=False))
+    print(json.dumps(json_safe(report), indent=2, allow_nan=False))
     if not args.no_write:
-        write_section(args.results, render_markdown(report))
+        write_section(args.results, render_markdown(report), RESULTS_START, RESULTS_END)
     failed = [name for name, result in results.items() if result["correctness"]["ok"] is False]
     if failed:
         print(f"[iir] output check failed for: {', '.join(failed)}", file=sys.stderr)

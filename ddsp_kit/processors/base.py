@@ -19,7 +19,6 @@ pass with the next block, so that processing in blocks equals one pass.
 """
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
@@ -52,6 +51,10 @@ class Parameter:
         scale: ``"linear"`` maps ``raw`` to ``min + sigmoid(raw) (max - min)``;
             ``"log"`` does the same on a log axis (``minimum > 0``), so that a
             step in ``raw`` is a ratio (octaves of frequency, factors of time).
+
+    A value at either end of the range maps to a raw value where the sigmoid's
+    slope is about 1e-6: it is representable but barely learns, so defaults of
+    learnable parameters belong inside the range.
 
     Example:
         >>> q = Parameter("q", "", 0.1, 10.0, 0.7071, scale="log")
@@ -151,7 +154,11 @@ class Processor(nn.Module):
     ``params`` maps each name to physical values ``(batch or 1, channels or 1,
     1 or samples)`` and ``state`` is what the previous block returned (empty on
     the first block). Learnable values live in ``self.raw``, unconstrained.
+    ``latency`` (samples, 0 here) is the delay a block adds to its output
+    (look-ahead, linear-phase oversampling), for dry paths to align with.
     """
+
+    latency: int = 0
 
     def __init__(self, sample_rate: float, parameters: Sequence[Parameter], initial: Optional[Mapping[str, float]] = None):
         super().__init__()
