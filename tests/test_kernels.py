@@ -405,6 +405,16 @@ def test_ballistics_gradcheck(backend):
     assert gradcheck(lambda *args: ballistics(*args, backend=backend), (x, up, down, y0))
 
 
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+def test_ballistics_batch_may_come_from_either_coefficient(backend):
+    x = torch.rand(1, 50, dtype=torch.float64)
+    down = torch.tensor([[0.01], [0.1], [0.5]], dtype=torch.float64)
+    y = ballistics(x, torch.tensor([[0.3]], dtype=torch.float64), down, backend=backend)
+    assert y.shape == (3, 50)
+    for row in range(3):
+        assert rel_error(y[row], reference_ballistics(x[0], 0.3, down[row], 0.0)) < 1e-12
+
+
 @pytest.mark.parametrize(
     "call, message",
     [

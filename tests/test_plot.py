@@ -40,3 +40,16 @@ def test_plots_reject_empty_input():
         plot_frequency_response({})
     with pytest.raises(ValueError, match="no parameters"):
         plot_controls({}, 48000)
+
+
+def test_transfer_curve_of_a_compressor_is_its_static_curve():
+    from ddsp_kit.plot import transfer_curve
+    from ddsp_kit.processors import Compressor
+
+    levels, outputs, unit = transfer_curve(Compressor(48000, threshold_db=-20.0, ratio=4.0, knee_db=6.0, makeup_db=3.0).double())
+    assert unit == "dB"
+    above = levels > -17.0  # beyond the knee: T + (x - T) / R + makeup
+    np.testing.assert_allclose(outputs[above], -20.0 + (levels[above] + 20.0) / 4 + 3.0, atol=1e-4)
+    below = levels < -23.0
+    np.testing.assert_allclose(outputs[below], levels[below] + 3.0, atol=1e-4)
+    assert plot_transfer_curve(Compressor(48000)).axes[0].get_xlabel() == "input (dB)"

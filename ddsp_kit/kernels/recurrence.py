@@ -598,7 +598,8 @@ def ballistics(
     x, up, y0, kernel = _prepare(x, up, initial, coeff_dims=1, state_size=None, backend=backend)
     if x.is_complex():
         raise ValueError("ballistics takes real signals")
-    _, down, _, _ = _prepare(x, down, y0, coeff_dims=1, state_size=None, backend=backend)
+    x, down, y0, _ = _prepare(x, down, y0, coeff_dims=1, state_size=None, backend=backend)
+    up = up.reshape((1,) * (x.dim() - up.dim()) + tuple(up.shape))  # down may have widened the batch
     if x.shape[-1] == 0:
         return x.clone()
     with torch.no_grad():
