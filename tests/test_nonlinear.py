@@ -28,6 +28,8 @@ from ddsp_kit.functional.nonlinear import (
     soft_clip,
     upsample2,
 )
+from processor_checks import assert_streams
+
 from ddsp_kit.processors.nonlinear import Asymmetric, Chebyshev, HardClip, MLPWaveshaper, Rational, Tanh
 
 FS = 48000.0
@@ -279,15 +281,6 @@ def test_gradients_reach_every_parameter_including_per_sample_controls(cls, over
 # -- streaming ---------------------------------------------------------------
 
 
-def blocks(total, rng):
-    """Random block sizes summing to ``total``, starting with several single samples."""
-    sizes = [1, 1, 2, 1]
-    while sum(sizes) < total:
-        sizes.append(int(rng.integers(1, 40)))
-    sizes[-1] -= sum(sizes) - total
-    return [s for s in sizes if s > 0]
-
-
 @pytest.mark.parametrize(
     "cls,oversampling,dtype,tolerance",
     [(cls, factor, torch.float64, 1e-12) for cls in SHAPERS for factor in (1, 4)]
@@ -297,18 +290,11 @@ def test_streaming_in_random_blocks_equals_one_pass(cls, oversampling, dtype, to
     # float64: exact up to rounding (1e-12); float32: convolutions of different
     # lengths may sum in a different order, a few ulps of O(1) values (1e-6).
     torch.manual_seed(1)
-    rng = np.random.default_rng(4)
     shaper = make(cls, oversampling).to(dtype)
     x = torch.randn(2, 2, 200, dtype=dtype)
     first = next(iter(shaper.specs))
     control = shaper.raw[first].detach() + 0.5 * torch.randn(2, 1, 200, dtype=dtype)
-    whole = shaper(x, {first: control}).audio
-    pieces, state, start = [], None, 0
-    for size in blocks(200, rng):
-        out = shaper(x[..., start : start + size], {first: control[..., start : start + size]}, state)
-        pieces.append(out.audio)
-        state, start = out.state, start + size
-    torch.testing.assert_close(torch.cat(pieces, -1), whole, rtol=0, atol=tolerance)
+    assert_streams(shaper, x, {first: control}, atol=tolerance)
 
 
 # -- bad input ---------------------------------------------------------------

@@ -9,10 +9,11 @@ closed forms at 1e-5 relative; pure functions in float64 at 1e-12.
 
 import math
 
-import numpy as np
 import pytest
 import torch
 from torch.autograd import gradcheck
+
+from processor_checks import assert_streams
 
 from ddsp_kit.functional.utility import db_to_gain, delay, dry_wet, pan
 from ddsp_kit.processors.base import Processor
@@ -151,36 +152,19 @@ def test_dry_wet_learnable_values_of_both_blocks_get_gradients():
 # -- streaming ---------------------------------------------------------------
 
 
-def blocks(total, rng):
-    """Random block sizes summing to ``total``, starting with several single samples."""
-    sizes = [1, 1, 2, 1]
-    while sum(sizes) < total:
-        sizes.append(int(rng.integers(1, 40)))
-    sizes[-1] -= sum(sizes) - total
-    return [s for s in sizes if s > 0]
-
-
 @pytest.mark.parametrize("name", list(blocks_under_test()))
 @pytest.mark.parametrize("dtype,tolerance", [(torch.float64, 1e-12), (torch.float32, 1e-6)])
 def test_streaming_in_random_blocks_equals_one_pass(name, dtype, tolerance):
     # float64: identical up to rounding (1e-12); float32: the inner oversampling
     # convolutions may sum in another order for other lengths, a few ulps (1e-6).
     torch.manual_seed(1)
-    rng = np.random.default_rng(2)
     block = blocks_under_test()[name].to(dtype)
     x = torch.randn(2, 1, 150, dtype=dtype)
     first = next(iter(block.specs))
     controls = {first: block.raw[first].detach() + torch.randn(2, 1, 150, dtype=dtype)}
     if isinstance(block, DryWet):
         controls["inner.input_gain_db"] = torch.randn(1, 1, 150, dtype=dtype)
-    whole = block(x, controls).audio
-    pieces, state, start = [], None, 0
-    for size in blocks(150, rng):
-        part = {key: value[..., start : start + size] for key, value in controls.items()}
-        out = block(x[..., start : start + size], part, state)
-        pieces.append(out.audio)
-        state, start = out.state, start + size
-    torch.testing.assert_close(torch.cat(pieces, -1), whole, rtol=0, atol=tolerance)
+    assert_streams(block, x, controls, atol=tolerance)
 
 
 # -- bad input ---------------------------------------------------------------
