@@ -17,10 +17,18 @@ Peers, measured in the same run where they are installed (see bench/README.md):
 ``nablafx`` biquad
     NablAFx's training-time filter, ``sosfilt_via_fsm`` (frequency sampling as
     well), on one peak section; compared to our ``biquad_peak``.
+``torchcomp`` compressor
+    torchcomp's feed-forward compressor (RMS detector, ``compexp_gain`` with
+    its recorded-branch attack/release on the linear gain, expander disabled);
+    compared to our ``compressor_rms`` (RMS detector, attack/release on the gain
+    in dB). Same role and settings, not the same definition: time only.
+``dasp_pytorch`` compressor
+    dasp-pytorch's compressor (two one-pole smoothers standing in for the
+    attack/release branch); compared to ``compressor_rms``, time only.
 
-For each peer, the error of the peer and of ours against ``scipy.signal.sosfilt``
-in float64 (the exact recursive filter) is reported, as a fraction of the
-reference's peak.
+For the filter peers, the error of the peer and of ours against
+``scipy.signal.sosfilt`` in float64 (the exact recursive filter) is reported,
+as a fraction of the reference's peak.
 
 The JSON report goes to stdout; the markdown table replaces the section between
 ``<!-- processors:start -->`` and ``<!-- processors:end -->`` of bench/RESULTS.md.
@@ -43,7 +51,22 @@ import torch
 
 from common import json_safe, machine_info, median_time, write_section
 from ddsp_kit.functional import biquad_design
-from ddsp_kit.processors import Biquad, DCBlocker, FIRFilter, LPCFilter, OnePole, ParametricEQ, StateVariableFilter
+from ddsp_kit.processors import (
+    Biquad,
+    Compressor,
+    DCBlocker,
+    FIRFilter,
+    HardClip,
+    Limiter,
+    LPCFilter,
+    MLPWaveshaper,
+    NoiseGate,
+    OnePole,
+    Pan,
+    ParametricEQ,
+    StateVariableFilter,
+    Tanh,
+)
 
 FS = 48000
 RESULTS_START = "<!-- processors:start -->"
@@ -79,6 +102,15 @@ CASES: Dict[str, tuple] = {
     "svf_lowpass_tv": (lambda: StateVariableFilter(FS, "lowpass", 1000.0, 4.0), "TPT SVF, per-sample controls"),
     "fir_512": (lambda: FIRFilter(FS, torch.randn(512) / 512**0.5), "512-tap FIR (FFT)"),
     "lpc16_tv": (lambda: LPCFilter(FS, order=16), "order-16 LPC, per-sample reflection coefficients"),
+    "compressor_peak": (lambda: Compressor(FS), "peak detector, gain smoothing in dB"),
+    "compressor_rms": (lambda: Compressor(FS, detector="rms"), "RMS detector (10 ms), gain smoothing in dB"),
+    "compressor_tv": (lambda: Compressor(FS), "peak, per-sample controls"),
+    "limiter_lookahead": (lambda: Limiter(FS, lookahead_ms=5.0), "limiter, 5 ms look-ahead"),
+    "noise_gate": (lambda: NoiseGate(FS), "noise gate"),
+    "tanh": (lambda: Tanh(FS, input_gain_db=12.0), "tanh soft clip"),
+    "hard_clip_os4": (lambda: HardClip(FS, input_gain_db=12.0, oversampling=4), "smooth hard clip, 4x oversampling"),
+    "mlp_waveshaper": (lambda: MLPWaveshaper(FS), "MLP waveshaper (default size)"),
+    "pan": (lambda: Pan(FS, pan=0.3), "constant-power pan, mono to stereo"),
 }
 
 
@@ -128,7 +160,38 @@ def _peer_modules() -> tuple:
         versions["nablafx"] = importlib.metadata.version("nablafx")
     except Exception as error:
         versions["nablafx"] = f"not installed ({type(error).__name__})"
+    try:
+        import torchcomp
+
+        peers["torchcomp"] = torchcomp
+        versions["torchcomp"] = importlib.metadata.version("torchcomp")
+    except Exception as error:
+        versions["torchcomp"] = f"not installed ({type(error).__name__})"
     return peers, versions
+
+
+def _torchcomp_compressor(torchcomp) -> Callable:
+    """Threshold -20 dB, ratio 4, attack 10 ms, release 100 ms, 10 ms RMS: our compressor's defaults."""
+    def run(x):
+        flat = x.reshape(-1, x.shape[-1])
+        threshold, ratio = torch.tensor(-20.0, requires_grad=True), torch.tensor(4.0, requires_grad=True)
+        attack = torchcomp.ms2coef(torch.tensor(10.0, requires_grad=True), FS)
+        release = torchcomp.ms2coef(torch.tensor(100.0, requires_grad=True), FS)
+        mean_square = torchcomp.avg(flat.square(), torchcomp.ms2coef(torch.tensor(10.0), FS))
+        # The expander is off: threshold far below the signal, ratio just under 1 (it must be in (0, 1)).
+        gain = torchcomp.compexp_gain(mean_square, threshold, ratio, torch.tensor(-120.0), torch.tensor(0.999), attack, release)
+        return (flat * gain).reshape(x.shape)
+
+    return run
+
+
+def _dasp_compressor(dasp, batch: int) -> Callable:
+    values = [torch.full((batch,), v) for v in (-20.0, 4.0, 10.0, 100.0, 6.0, 0.0)]
+
+    def run(x):
+        return dasp.compressor(x, FS, *[v.clone().requires_grad_() for v in values])
+
+    return run
 
 
 def _dasp_peq(dasp, batch: int) -> Callable:
@@ -172,6 +235,11 @@ def run_peers(peers: dict, x: torch.Tensor, repeats: int) -> dict:
         run = _nablafx_peak(peers["nablafx"])
         results["nablafx_biquad_peak"] = {"ours": "biquad_peak", **_time_function(run, x, repeats)}
         results["nablafx_biquad_peak"]["error_vs_exact"] = _relative_error(run(x), _exact([("peak", 1000.0, 2.0, 6.0)], x))
+    if "torchcomp" in peers:
+        results["torchcomp_compressor"] = {"ours": "compressor_rms", **_time_function(_torchcomp_compressor(peers["torchcomp"]), x, repeats)}
+    if "dasp_pytorch" in peers:
+        run = _dasp_compressor(peers["dasp_pytorch"], x.shape[0])
+        results["dasp_pytorch_compressor"] = {"ours": "compressor_rms", **_time_function(run, x, repeats)}
     return results
 
 
@@ -217,10 +285,11 @@ def render_markdown(report: dict) -> str:
     lines += ["", "| peer | ours | peer fwd+bwd (s) | ours fwd+bwd (s) | ours faster by | peer error vs exact | ours error vs exact |", "|---|---|---|---|---|---|---|"]
     for name, peer in report["peers"].items():
         ours = report["cases"][peer["ours"]]
+        errors = [peer.get("error_vs_exact"), report["ours_error_vs_exact"].get(peer["ours"])]
+        peer_error, ours_error = ("—" if e is None else f"{e:.2g}" for e in errors)
         lines.append(
             f"| {name} | {peer['ours']} | {peer['forward_backward_s']:.4g} | {ours['forward_backward_s']:.4g} | "
-            f"{peer['forward_backward_s'] / ours['forward_backward_s']:.3g}x | {peer['error_vs_exact']:.2g} | "
-            f"{report['ours_error_vs_exact'][peer['ours']]:.2g} |"
+            f"{peer['forward_backward_s'] / ours['forward_backward_s']:.3g}x | {peer_error} | {ours_error} |"
         )
     missing = {k: v for k, v in report["versions"].items() if str(v).startswith("not installed")}
     if missing:
@@ -265,7 +334,7 @@ def main(argv=None) -> int:
         "versions": {"python": platform.python_version(), "torch": torch.__version__, **versions},
         "sizes": {"batch": args.batch, "seconds": args.seconds, "sample_rate": FS, "repeats": args.repeats},
         "cases": results,
-        "peers": run_peers(peers, x, args.repeats) if {"peq6", "biquad_peak"} <= set(results) else {},
+        "peers": run_peers(peers, x, args.repeats) if {"peq6", "biquad_peak", "compressor_rms"} <= set(results) else {},
         "ours_error_vs_exact": _ours_error(x) if {"peq6", "biquad_peak"} <= set(results) else {},
     }
     print(json.dumps(json_safe(report), indent=2, allow_nan=False))
