@@ -18,9 +18,11 @@ values used (``(batch or 1, channels or 1, 1 or samples)``) and the state to
 pass with the next block, so that processing in blocks equals one pass.
 """
 
+import functools
+import inspect
 import math
 from dataclasses import dataclass
-from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -128,6 +130,17 @@ class Processed(NamedTuple):
     state: State
 
 
+def nested(mapping: Optional[Mapping[str, Tensor]], prefix: str) -> Dict[str, Tensor]:
+    """The entries of ``mapping`` under ``prefix.``, with the prefix removed (a child block's share)."""
+    head = prefix + "."
+    return {key[len(head):]: value for key, value in (mapping or {}).items() if key.startswith(head)}
+
+
+def prefixed(mapping: Mapping[str, Tensor], prefix: str) -> Dict[str, Tensor]:
+    """``mapping`` with every key put under ``prefix.``."""
+    return {f"{prefix}.{key}": value for key, value in mapping.items()}
+
+
 def check_audio(x, name: str = "x") -> Tensor:
     """A finite float ``(batch, channels, samples)`` tensor with at least one sample."""
     if not isinstance(x, Tensor):
@@ -139,6 +152,29 @@ def check_audio(x, name: str = "x") -> Tensor:
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} holds NaN or Inf samples")
     return x
+
+
+# Every public Processor subclass by class name: what a model file's JSON names.
+REGISTRY: Dict[str, type] = {}
+
+
+def _record_arguments(init):
+    """Wrap a subclass ``__init__`` so that the outermost call records its arguments."""
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        outermost = "_init_arguments" not in self.__dict__
+        if outermost:
+            bound = inspect.signature(init).bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            arguments = dict(bound.arguments)
+            arguments.pop(next(iter(arguments)))  # self
+            object.__setattr__(self, "_init_arguments", None)  # claimed: inner __init__s do not record
+        init(self, *args, **kwargs)
+        if outermost:
+            object.__setattr__(self, "_init_arguments", arguments)
+
+    return wrapper
 
 
 class Processor(nn.Module):
@@ -156,9 +192,28 @@ class Processor(nn.Module):
     the first block). Learnable values live in ``self.raw``, unconstrained.
     ``latency`` (samples, 0 here) is the delay a block adds to its output
     (look-ahead, linear-phase oversampling), for dry paths to align with.
+    A block that reads knobs (a device's control values, normalised to
+    [0, 1]) sets ``num_knobs`` and receives them in ``process(..., knobs=)``.
+    Constructor arguments are recorded (``init_arguments``) so that a model
+    file can rebuild the block: keep them JSON values, tensors or processors.
     """
 
     latency: int = 0
+    num_knobs: int = 0
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _record_arguments(cls.__init__)
+        if not cls.__name__.startswith("_"):
+            if cls.__name__ in REGISTRY and REGISTRY[cls.__name__] is not cls:
+                raise TypeError(f"two Processor classes are named {cls.__name__!r}; model files name blocks by class")
+            REGISTRY[cls.__name__] = cls
+
+    @property
+    def init_arguments(self) -> Dict[str, Any]:
+        """The arguments this block was constructed with (what a model file rebuilds it from)."""
+        return dict(self.__dict__.get("_init_arguments") or {})
 
     def __init__(self, sample_rate: float, parameters: Sequence[Parameter], initial: Optional[Mapping[str, float]] = None):
         super().__init__()
@@ -215,6 +270,8 @@ class Processor(nn.Module):
         x: Tensor,
         controls: Optional[Mapping[str, Tensor]] = None,
         state: Optional[State] = None,
+        *,
+        knobs: Optional[Tensor] = None,
         **inputs: Tensor,
     ) -> Processed:
         """Process one block.
@@ -225,6 +282,8 @@ class Processor(nn.Module):
                 ``(batch or 1, channels or 1, 1 | frames | samples)``; they replace
                 the learnable values of those parameters.
             state: the ``state`` of the previous block's result, None to start.
+            knobs: ``(batch or 1, num_knobs)`` control values in [0, 1], for
+                blocks that read knobs (``num_knobs > 0``).
             **inputs: further audio a block takes (e.g. ``sidechain``), each
                 ``(batch or 1, channels, samples)`` like ``x``; passed to ``process``.
         """
@@ -249,11 +308,26 @@ class Processor(nn.Module):
                 raw = self.raw[name].reshape(1, 1, 1)
             params[name] = spec.to_physical(raw)
         own = {key: value for key, value in state.items() if not key.startswith(_CONTROL)}
+        if self.num_knobs:
+            inputs["knobs"] = self.check_knobs(knobs, x)
+        elif knobs is not None:
+            raise ValueError(f"{type(self).__name__} reads no knobs")
         y, own_next = self.process(x, params, own, **inputs)
         stray = sorted(set(own) - set(own_next))
         if stray:
             raise ValueError(f"state keys {stray} do not belong to {type(self).__name__} (state of another block?)")
         return Processed(y, params, {**own_next, **carried})
+
+    def check_knobs(self, knobs, x: Tensor) -> Tensor:
+        """``knobs`` checked to be ``(batch or 1, num_knobs)`` finite values in [0, 1]."""
+        if knobs is None:
+            raise ValueError(f"{type(self).__name__} needs knobs: a (batch, {self.num_knobs}) tensor of values in [0, 1]")
+        if not isinstance(knobs, Tensor) or knobs.dim() != 2 or knobs.shape[0] not in (1, x.shape[0]) or knobs.shape[1] != self.num_knobs:
+            shape = tuple(knobs.shape) if isinstance(knobs, Tensor) else type(knobs).__name__
+            raise ValueError(f"knobs must be (batch or 1, {self.num_knobs}) for audio {tuple(x.shape)}, got {shape}")
+        if not bool(((knobs >= 0) & (knobs <= 1)).all()):
+            raise ValueError("knobs must lie in [0, 1] (normalised control values); got values outside, or NaN")
+        return knobs
 
     def process(self, x: Tensor, params: Dict[str, Tensor], state: State) -> Tuple[Tensor, State]:
         raise NotImplementedError(f"{type(self).__name__} must implement process()")

@@ -8,7 +8,7 @@ from typing import Dict, Mapping, Optional, Tuple
 import torch
 
 from ..functional.utility import dc_offset, delay, dry_wet, gain, pan, polarity
-from .base import Parameter, Processed, Processor, State
+from .base import Parameter, Processed, Processor, State, nested, prefixed
 
 Tensor = torch.Tensor
 
@@ -127,19 +127,15 @@ class DryWet(Processor):
     def forward(self, x: Tensor, controls: Optional[Mapping[str, Tensor]] = None, state: Optional[State] = None) -> Processed:
         """Process one block, as :meth:`Processor.forward`; controls, parameters
         and state named ``inner.<name>`` belong to the inner processor."""
-        def inner(mapping):
-            return {key[len(_INNER) :]: value for key, value in (mapping or {}).items() if key.startswith(_INNER)}
-
         def own(mapping):
             return {key: value for key, value in (mapping or {}).items() if not key.startswith(_INNER)}
 
         if state is not None and not isinstance(state, Mapping):
             raise TypeError(f"state must be the dict a previous call returned, got {type(state).__name__}")
-        wet = self.processor(x, inner(controls), inner(state))
+        wet = self.processor(x, nested(controls, "inner"), nested(state, "inner"))
         mixed = super().forward(x, own(controls), own(state), wet=wet.audio)
-        prefixed = {_INNER + key: value for key, value in wet.params.items()}
         return Processed(
-            mixed.audio, {**mixed.params, **prefixed}, {**mixed.state, **{_INNER + k: v for k, v in wet.state.items()}}
+            mixed.audio, {**mixed.params, **prefixed(wet.params, "inner")}, {**mixed.state, **prefixed(wet.state, "inner")}
         )
 
     def process(self, x: Tensor, params: Dict[str, Tensor], state: State, wet: Tensor) -> Tuple[Tensor, State]:
