@@ -14,7 +14,7 @@ def block_sizes(total: int, seed: int = 0) -> list:
     return [s for s in sizes if s > 0]
 
 
-def stream(processor, x, controls=None, sizes=None, **inputs):
+def stream(processor, x, controls=None, sizes=None, knobs=None, **inputs):
     """Process ``x`` block by block, carrying the state and slicing per-sample controls and inputs."""
     controls = controls or {}
     sizes = sizes or block_sizes(x.shape[-1])
@@ -23,6 +23,8 @@ def stream(processor, x, controls=None, sizes=None, **inputs):
         stop = start + size
         block_controls = {k: v if v.shape[-1] == 1 else v[..., start:stop] for k, v in controls.items()}
         block_inputs = {k: v[..., start:stop] for k, v in inputs.items()}
+        if knobs is not None:
+            block_inputs["knobs"] = knobs
         result = processor(x[..., start:stop], block_controls, state, **block_inputs)
         outputs.append(result.audio)
         state = result.state
@@ -30,10 +32,10 @@ def stream(processor, x, controls=None, sizes=None, **inputs):
     return torch.cat(outputs, -1)
 
 
-def assert_streams(processor, x, controls=None, atol=1e-5, **inputs):
+def assert_streams(processor, x, controls=None, atol=1e-5, knobs=None, **inputs):
     """Blocks of random sizes (including 1) give the one-pass output."""
-    whole = processor(x, controls, **inputs).audio
-    parts = stream(processor, x, controls, **inputs)
+    whole = processor(x, controls, **inputs, **({} if knobs is None else {"knobs": knobs})).audio
+    parts = stream(processor, x, controls, knobs=knobs, **inputs)
     error = (parts - whole).abs().max().item()
     assert error <= atol, f"streaming differs from one pass by {error:.3g} (atol {atol:g})"
 

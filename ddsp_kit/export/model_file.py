@@ -13,8 +13,8 @@ JSON document:
      "model": {"type": "ParametricEQ", "args": {"sample_rate": 48000, "bands": 3, ...}}}
 
 ``model`` is the structure: each block's class name and the arguments it was
-constructed with (``Processor.init_arguments``); nested blocks appear as
-``{"__processor__": {...}}`` and tensor arguments as ``{"__tensor__":
+constructed with (``Processor.init_arguments``); nested blocks and
+controllers appear as ``{"__block__": {...}}`` and tensor arguments as ``{"__tensor__":
 {"shape": [...], "dtype": "float32"}}`` (their values are model parameters,
 stored with the tensors). Nothing is ever unpickled: loading parses JSON and
 reads raw tensor bytes, and only classes registered as processors can be
@@ -37,12 +37,12 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from ..processors.base import REGISTRY, Processor
+from ..processors.base import REGISTRY, Configurable, Processor
 
 FORMAT = "ddsp_kit.model"
 VERSION = "1.0.0"
 METADATA_KEY = "ddsp_kit"
-_PROCESSOR, _TENSOR = "__processor__", "__tensor__"
+_BLOCK, _TENSOR = "__block__", "__tensor__"
 _DTYPES = {str(dtype).removeprefix("torch."): dtype for dtype in (torch.float32, torch.float64, torch.float16, torch.int64, torch.bool)}
 
 PathLike = Union[str, os.PathLike]
@@ -54,8 +54,8 @@ class ModelFileError(ValueError):
 
 def _encode(value: Any, where: str) -> Any:
     """An argument as JSON, with processors and tensors tagged."""
-    if isinstance(value, Processor):
-        return {_PROCESSOR: block_config(value)}
+    if isinstance(value, Configurable):
+        return {_BLOCK: block_config(value)}
     if isinstance(value, torch.Tensor):
         return {_TENSOR: {"shape": list(value.shape), "dtype": str(value.dtype).removeprefix("torch.")}}
     if isinstance(value, float) and not math.isfinite(value):
@@ -73,8 +73,8 @@ def _decode(value: Any) -> Any:
     if isinstance(value, list):
         return [_decode(item) for item in value]
     if isinstance(value, dict):
-        if _PROCESSOR in value:
-            return build_block(value[_PROCESSOR])
+        if _BLOCK in value:
+            return build_block(value[_BLOCK])
         if _TENSOR in value:
             spec = value[_TENSOR]
             if spec.get("dtype") not in _DTYPES:
@@ -84,7 +84,7 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def block_config(block: Processor) -> Dict[str, Any]:
+def block_config(block: Configurable) -> Dict[str, Any]:
     """``{"type": class name, "args": constructor arguments}`` of a block, JSON-ready.
 
     Example:
@@ -94,11 +94,11 @@ def block_config(block: Processor) -> Dict[str, Any]:
     """
     name = type(block).__name__
     if REGISTRY.get(name) is not type(block):
-        raise ModelFileError(f"{name} is not a registered processor class (private classes cannot be saved)")
+        raise ModelFileError(f"{name} is not a registered block class (private classes cannot be saved)")
     return {"type": name, "args": _encode(block.init_arguments, name)}
 
 
-def build_block(config: Dict[str, Any]) -> Processor:
+def build_block(config: Dict[str, Any]) -> Configurable:
     """Rebuild a block (with its initial parameter values) from :func:`block_config`'s output."""
     if not isinstance(config, dict) or not isinstance(config.get("type"), str) or not isinstance(config.get("args"), dict):
         raise ModelFileError(f"a block must be {{'type': name, 'args': {{...}}}}, got {str(config)[:200]}")
@@ -235,6 +235,8 @@ def load_model(path: PathLike) -> Processor:
     """
     header = read_header(path)
     model = build_block(header.get("model"))
+    if not isinstance(model, Processor):
+        raise ModelFileError(f"{path}: the model is a {type(model).__name__}, not a processor")
     try:
         with safe_open(str(path), framework="pt") as f:
             tensors = {name: f.get_tensor(name) for name in f.keys()}

@@ -154,7 +154,7 @@ def check_audio(x, name: str = "x") -> Tensor:
     return x
 
 
-# Every public Processor subclass by class name: what a model file's JSON names.
+# Every public Configurable subclass (processors, controllers) by class name: what a model file's JSON names.
 REGISTRY: Dict[str, type] = {}
 
 
@@ -177,7 +177,26 @@ def _record_arguments(init):
     return wrapper
 
 
-class Processor(nn.Module):
+class Configurable(nn.Module):
+    """A module a model file can rebuild: its public subclasses are registered by
+    class name and their constructor arguments are recorded (``init_arguments``)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _record_arguments(cls.__init__)
+        if not cls.__name__.startswith("_"):
+            if cls.__name__ in REGISTRY and REGISTRY[cls.__name__] is not cls:
+                raise TypeError(f"two classes are named {cls.__name__!r}; model files name blocks by class")
+            REGISTRY[cls.__name__] = cls
+
+    @property
+    def init_arguments(self) -> Dict[str, Any]:
+        """The arguments this module was constructed with (what a model file rebuilds it from)."""
+        return dict(self.__dict__.get("_init_arguments") or {})
+
+
+class Processor(Configurable):
     r"""Base class of every block: parameters, controls, streaming state.
 
     Args:
@@ -200,20 +219,6 @@ class Processor(nn.Module):
 
     latency: int = 0
     num_knobs: int = 0
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if "__init__" in cls.__dict__:
-            cls.__init__ = _record_arguments(cls.__init__)
-        if not cls.__name__.startswith("_"):
-            if cls.__name__ in REGISTRY and REGISTRY[cls.__name__] is not cls:
-                raise TypeError(f"two Processor classes are named {cls.__name__!r}; model files name blocks by class")
-            REGISTRY[cls.__name__] = cls
-
-    @property
-    def init_arguments(self) -> Dict[str, Any]:
-        """The arguments this block was constructed with (what a model file rebuilds it from)."""
-        return dict(self.__dict__.get("_init_arguments") or {})
 
     def __init__(self, sample_rate: float, parameters: Sequence[Parameter], initial: Optional[Mapping[str, float]] = None):
         super().__init__()
