@@ -87,6 +87,17 @@ def test_round_trip_is_bit_exact(name, tmp_path):
     assert header["format"] == FORMAT and header["sample_rate"] == FS and header["latency"] == model.latency
 
 
+def test_float64_models_come_back_in_float64(tmp_path):
+    model = perturbed(Chain(Biquad(FS, "peak"), Compressor(FS))).double()
+    loaded = load_model(save_model(model, tmp_path / "double.safetensors"))
+    x = torch.randn(1, 1, 200, dtype=torch.float64)
+    assert torch.equal(model(x).audio, loaded(x).audio)
+    mixed = Gain(FS)
+    mixed.raw["gain_db"].data = mixed.raw["gain_db"].data.double()
+    with pytest.raises(ModelFileError, match="mixes floating dtypes"):
+        save_model(Chain(mixed, Gain(FS)), tmp_path / "mixed.safetensors")
+
+
 def test_the_file_is_safetensors_with_a_json_header(tmp_path):
     path = save_model(Gain(FS, -6.0), tmp_path / "gain.safetensors")
     raw = path.read_bytes()

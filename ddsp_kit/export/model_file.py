@@ -7,7 +7,7 @@ JSON document:
 
 .. code-block:: json
 
-    {"format": "ddsp_kit.model", "version": "1.0.0",
+    {"format": "ddsp_kit.model", "version": "1.0.0", "dtype": "float32",
      "sample_rate": 48000.0, "latency": 0, "num_knobs": 0,
      "parameters": {"peak1_gain_db": {"unit": "dB", "minimum": -24.0, ...}, ...},
      "model": {"type": "ParametricEQ", "args": {"sample_rate": 48000, "bands": 3, ...}}}
@@ -126,10 +126,19 @@ def build_block(config: Dict[str, Any]) -> Configurable:
         raise ModelFileError(f"cannot rebuild {config['type']} from the model file: {error}") from error
 
 
+def _float_dtype(model: Processor) -> str:
+    """The one floating dtype of the model's tensors (a model is float32 or float64 as a whole)."""
+    dtypes = {str(t.dtype).removeprefix("torch.") for t in model.state_dict().values() if t.is_floating_point()}
+    if len(dtypes) > 1:
+        raise ModelFileError(f"the model mixes floating dtypes {sorted(dtypes)}: convert it to one (model.float())")
+    return dtypes.pop() if dtypes else "float32"
+
+
 def _header(model: Processor) -> Dict[str, Any]:
     return {
         "format": FORMAT,
         "version": VERSION,
+        "dtype": _float_dtype(model),
         "sample_rate": model.sample_rate,
         "latency": int(model.latency),
         "num_knobs": int(model.num_knobs),
@@ -170,8 +179,7 @@ def save_model(model: Processor, path: PathLike) -> Path:
     header = _header(model)
     text = json.dumps(header, allow_nan=False)
     tensors = _tensors(model)
-    rebuilt = build_block(json.loads(text)["model"])
-    _load_tensors(rebuilt, tensors)
+    _load_tensors(_rebuild(json.loads(text)), tensors)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -183,6 +191,17 @@ def save_model(model: Processor, path: PathLike) -> Path:
         if os.path.exists(temporary):
             os.remove(temporary)
     return path
+
+
+def _rebuild(header: Dict[str, Any]) -> Processor:
+    """The model's structure, in the header's floating dtype, with initial values."""
+    model = build_block(header.get("model"))
+    if not isinstance(model, Processor):
+        raise ModelFileError(f"the model is a {type(model).__name__}, not a processor")
+    dtype = header.get("dtype", "float32")
+    if dtype not in ("float32", "float64"):
+        raise ModelFileError(f"unsupported model dtype {dtype!r}")
+    return model.to(_DTYPES[dtype])
 
 
 def _load_tensors(model: Processor, tensors: Dict[str, torch.Tensor]) -> None:
@@ -234,9 +253,7 @@ def load_model(path: PathLike) -> Processor:
             version, an unknown block type, or tensors that do not fit the structure.
     """
     header = read_header(path)
-    model = build_block(header.get("model"))
-    if not isinstance(model, Processor):
-        raise ModelFileError(f"{path}: the model is a {type(model).__name__}, not a processor")
+    model = _rebuild(header)
     try:
         with safe_open(str(path), framework="pt") as f:
             tensors = {name: f.get_tensor(name) for name in f.keys()}

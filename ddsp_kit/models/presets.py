@@ -1,0 +1,165 @@
+r"""Gray-box presets: interpretable chains for the common device families.
+
+Each function returns a :class:`~ddsp_kit.chain.Chain` of physical blocks,
+initialised to a neutral, plausible setting of the device family:
+
+==============  ============================================================
+preset          blocks
+==============  ============================================================
+``compressor``  EQ -> compressor -> EQ -> gain
+``overdrive``   EQ -> gain -> waveshaper -> EQ (Wiener-Hammerstein)
+``fuzz``        EQ -> gain -> biased waveshaper whose bias follows the input
+                level (a time-varying controller: the transistor's bias
+                shift) -> EQ
+``amp``         EQ -> preamp waveshaper -> tone stack (low shelf, mid peak,
+                high shelf) -> power-amp waveshaper -> cabinet FIR
+==============  ============================================================
+
+``control`` chooses how the main blocks' parameters are produced:
+``"static"`` (learnable constants), ``"knobs"`` (an MLP from ``num_knobs``
+knob values), ``"time-varying"`` (a GRU over the block's own input at frame
+rate) or ``"knobs+time-varying"`` (the GRU also reads the knobs). The blocks
+that get the controller are, per preset: the compressor; the drive gain and
+the shaper; the drive gain and the bias; the preamp drive and the tone stack.
+Reverb presets arrive with the reverb blocks.
+"""
+
+from typing import Optional, Sequence
+
+import torch
+
+from ..chain import Chain
+from ..controllers import Controlled, KnobController, TimeVaryingController
+from ..processors import (
+    Asymmetric,
+    Compressor,
+    FIRFilter,
+    Gain,
+    ParametricEQ,
+    Processor,
+    Rational,
+    Tanh,
+)
+
+CONTROLS = ("static", "knobs", "time-varying", "knobs+time-varying")
+SHAPERS = {"tanh": Tanh, "asymmetric": Asymmetric, "rational": Rational}
+HOP = 256  # frames of ~5 ms at 48 kHz for the time-varying controllers
+
+
+def _check(control: str, num_knobs: int) -> None:
+    if control not in CONTROLS:
+        raise ValueError(f"control must be one of {CONTROLS}, got {control!r}")
+    if ("knobs" in control) != (num_knobs > 0):
+        raise ValueError(f"control={control!r} needs num_knobs {'> 0' if 'knobs' in control else '= 0'}, got {num_knobs}")
+
+
+def _controlled(block: Processor, control: str, num_knobs: int, names: Optional[Sequence[str]] = None) -> Processor:
+    """``block`` with the controller ``control`` asks for (unchanged when static)."""
+    if control == "static":
+        return block
+    if control == "knobs":
+        return Controlled(block, KnobController(num_knobs), names)
+    return Controlled(block, TimeVaryingController(HOP, num_knobs=num_knobs), names)
+
+
+def _eq(sample_rate: float, bands: int) -> ParametricEQ:
+    return ParametricEQ(sample_rate, bands=bands)
+
+
+def compressor(sample_rate: float, control: str = "static", num_knobs: int = 0, bands: int = 2) -> Chain:
+    """EQ -> compressor -> EQ -> make-up gain.
+
+    Args:
+        sample_rate: Hz.
+        control: one of ``CONTROLS``, for the compressor's parameters.
+        num_knobs: knob count for the knob-conditioned controls.
+        bands: peak bands of each EQ (plus its two shelves).
+
+    Example:
+        >>> model = compressor(48000)
+        >>> [type(block).__name__ for block in model.blocks]
+        ['ParametricEQ', 'Compressor', 'ParametricEQ', 'Gain']
+    """
+    _check(control, num_knobs)
+    return Chain(
+        _eq(sample_rate, bands),
+        _controlled(Compressor(sample_rate, threshold_db=-20.0, ratio=4.0), control, num_knobs),
+        _eq(sample_rate, bands),
+        Gain(sample_rate, 0.0),
+    )
+
+
+def overdrive(sample_rate: float, control: str = "static", num_knobs: int = 0, shaper: str = "tanh", bands: int = 2) -> Chain:
+    """Wiener-Hammerstein overdrive: EQ -> drive gain -> waveshaper -> EQ.
+
+    Args:
+        sample_rate: Hz.
+        control: one of ``CONTROLS``, for the drive and the shaper.
+        num_knobs: knob count for the knob-conditioned controls.
+        shaper: ``"tanh"``, ``"asymmetric"`` or ``"rational"``.
+        bands: peak bands of each EQ.
+
+    Example:
+        >>> [type(block).__name__ for block in overdrive(48000).blocks]
+        ['ParametricEQ', 'Gain', 'Tanh', 'ParametricEQ']
+    """
+    _check(control, num_knobs)
+    if shaper not in SHAPERS:
+        raise ValueError(f"shaper must be one of {sorted(SHAPERS)}, got {shaper!r}")
+    return Chain(
+        _eq(sample_rate, bands),
+        _controlled(Gain(sample_rate, 12.0), control, num_knobs),
+        _controlled(SHAPERS[shaper](sample_rate), control, num_knobs),
+        _eq(sample_rate, bands),
+    )
+
+
+def fuzz(sample_rate: float, control: str = "time-varying", num_knobs: int = 0, bands: int = 2) -> Chain:
+    """Fuzz: EQ -> drive gain -> biased tanh with an input-dependent bias -> EQ.
+
+    The bias always follows the input level (a time-varying controller), as
+    a fuzz's transistor bias shifts with the signal; ``control`` also decides
+    the drive gain (``"static"`` or ``"knobs"`` keep the drive constant and
+    still move the bias with the input).
+
+    Example:
+        >>> [type(block).__name__ for block in fuzz(48000).blocks]
+        ['ParametricEQ', 'Controlled', 'Controlled', 'ParametricEQ']
+    """
+    _check(control, num_knobs)
+    bias = Controlled(Asymmetric(sample_rate, bias=0.2, input_gain_db=12.0), TimeVaryingController(HOP, num_knobs=num_knobs), ["bias"])
+    return Chain(
+        _eq(sample_rate, bands),
+        _controlled(Gain(sample_rate, 12.0), control, num_knobs),
+        bias,
+        _eq(sample_rate, bands),
+    )
+
+
+def amp(sample_rate: float, control: str = "static", num_knobs: int = 0, cabinet_taps: int = 512) -> Chain:
+    """Guitar amp: EQ -> preamp shaper -> tone stack -> power-amp shaper -> cabinet FIR.
+
+    The tone stack is a low shelf (bass), a peak (mid) and a high shelf
+    (treble); the cabinet starts as a unit impulse of ``cabinet_taps`` taps
+    (FFT convolution), to be learned.
+
+    Example:
+        >>> [type(block).__name__ for block in amp(48000).blocks]
+        ['ParametricEQ', 'Asymmetric', 'ParametricEQ', 'Tanh', 'FIRFilter']
+    """
+    _check(control, num_knobs)
+    if not isinstance(cabinet_taps, int) or cabinet_taps < 1:
+        raise ValueError(f"cabinet_taps must be an int >= 1, got {cabinet_taps!r}")
+    impulse = torch.zeros(cabinet_taps)
+    impulse[0] = 1.0
+    tone = ParametricEQ(sample_rate, bands=1, low_shelf_frequency=120.0, peak1_frequency=700.0, high_shelf_frequency=3000.0)
+    return Chain(
+        _eq(sample_rate, 1),
+        _controlled(Asymmetric(sample_rate, bias=0.1, input_gain_db=18.0), control, num_knobs, ["input_gain_db"]),
+        _controlled(tone, control, num_knobs, ["low_shelf_gain_db", "peak1_gain_db", "high_shelf_gain_db"]),
+        Tanh(sample_rate, input_gain_db=6.0),
+        FIRFilter(sample_rate, impulse),
+    )
+
+
+PRESETS = {"compressor": compressor, "overdrive": overdrive, "fuzz": fuzz, "amp": amp}
