@@ -48,8 +48,15 @@ def _routed(owner: Processor, controls, state, count: int, own_state: tuple = ()
     return dict(controls or {}), dict(state or {})
 
 
-def _run_block(block: Processor, x: Tensor, index: int, controls, state, knobs) -> Processed:
-    return block(x, nested(controls, str(index)), nested(state, str(index)), **({"knobs": knobs} if block.num_knobs else {}))
+def _run_block(block: Processor, x: Tensor, index: int, controls, state, knobs, chain_input: Tensor) -> Processed:
+    extra = {"knobs": knobs} if block.num_knobs else {}
+    if getattr(block, "reads_chain_input", False):
+        extra["chain_input"] = chain_input
+    return block(x, nested(controls, str(index)), nested(state, str(index)), **extra)
+
+
+def _reads_chain_input(blocks) -> bool:
+    return any(getattr(block, "reads_chain_input", False) for block in blocks)
 
 
 class Chain(Processor):
@@ -77,9 +84,21 @@ class Chain(Processor):
         super().__init__(sample_rate, [])
         self.blocks = nn.ModuleList(blocks)
         self.latency = sum(block.latency for block in blocks)
+        self.reads_chain_input = _reads_chain_input(blocks)
 
-    def forward(self, x: Tensor, controls=None, state: Optional[State] = None, *, knobs: Optional[Tensor] = None) -> Processed:
+    def forward(
+        self,
+        x: Tensor,
+        controls=None,
+        state: Optional[State] = None,
+        *,
+        knobs: Optional[Tensor] = None,
+        chain_input: Optional[Tensor] = None,
+    ) -> Processed:
+        """As :meth:`Processor.forward`. ``chain_input`` (set by an enclosing chain)
+        is what controllers with ``source="chain"`` read; by default ``x``."""
         x = check_audio(x)
+        chain_input = x if chain_input is None else chain_input
         controls, state = _routed(self, controls, state, len(self.blocks))
         if self.num_knobs:
             knobs = self.check_knobs(knobs, x)
@@ -87,7 +106,7 @@ class Chain(Processor):
             raise ValueError("no block of this chain reads knobs")
         params, next_state = {}, {}
         for i, block in enumerate(self.blocks):
-            out = _run_block(block, x, i, controls, state, knobs)
+            out = _run_block(block, x, i, controls, state, knobs, chain_input)
             x = out.audio
             params.update(prefixed(out.params, str(i)))
             next_state.update(prefixed(out.state, str(i)))
@@ -125,9 +144,20 @@ class Parallel(Processor):
         super().__init__(sample_rate, specs, {spec.name: g for spec, g in zip(specs, gains_db)})
         self.branches = nn.ModuleList(branches)
         self.latency = max(branch.latency for branch in branches)
+        self.reads_chain_input = _reads_chain_input(branches)
 
-    def forward(self, x: Tensor, controls=None, state: Optional[State] = None, *, knobs: Optional[Tensor] = None) -> Processed:
+    def forward(
+        self,
+        x: Tensor,
+        controls=None,
+        state: Optional[State] = None,
+        *,
+        knobs: Optional[Tensor] = None,
+        chain_input: Optional[Tensor] = None,
+    ) -> Processed:
+        """As :meth:`Chain.forward`."""
         x = check_audio(x)
+        chain_input = x if chain_input is None else chain_input
         aligned = tuple(f"align{i}" for i in range(len(self.branches)))
         controls, state = _routed(self, controls, state, len(self.branches), aligned)
         if self.num_knobs:
@@ -136,7 +166,7 @@ class Parallel(Processor):
             raise ValueError("no branch reads knobs")
         outputs, params, branch_state = [], {}, {}
         for i, branch in enumerate(self.branches):
-            out = _run_block(branch, x, i, controls, state, knobs)
+            out = _run_block(branch, x, i, controls, state, knobs, chain_input)
             outputs.append(out.audio)
             params.update(prefixed(out.params, str(i)))
             branch_state.update(prefixed(out.state, str(i)))

@@ -100,6 +100,9 @@ class TimeVaryingController(Controller):
         hop: frame length, samples.
         hidden: GRU width.
         num_knobs: knobs appended to the features (0: none).
+        source: ``"block"`` reads the controlled block's own input;
+            ``"chain"`` reads the input of the outermost :class:`~ddsp_kit.chain.Chain`
+            (what NablAFx's controllers are limited to).
 
     Shape:
         ``x`` ``(batch, channels, samples)`` with any number of samples (the
@@ -112,11 +115,15 @@ class TimeVaryingController(Controller):
         torch.Size([1, 1, 1000])
     """
 
-    def __init__(self, hop: int = 256, hidden: int = 16, num_knobs: int = 0):
+    SOURCES = ("block", "chain")
+
+    def __init__(self, hop: int = 256, hidden: int = 16, num_knobs: int = 0, source: str = "block"):
         super().__init__()
         if not isinstance(hop, int) or hop < 1 or hidden < 1 or not isinstance(num_knobs, int) or num_knobs < 0:
             raise ValueError(f"needs hop >= 1, hidden >= 1 and num_knobs >= 0; got {hop}, {hidden}, {num_knobs}")
-        self.hop, self.hidden, self.num_knobs = hop, hidden, num_knobs
+        if source not in self.SOURCES:
+            raise ValueError(f"source must be one of {self.SOURCES}, got {source!r}")
+        self.hop, self.hidden, self.num_knobs, self.source = hop, hidden, num_knobs, source
         self.gru = nn.GRU(1 + num_knobs, hidden, batch_first=True)
 
     def _frames(self, x: Tensor, state: State):
@@ -199,14 +206,33 @@ class Controlled(Processor):
             raise ValueError(f"the block reads {processor.num_knobs} knobs and the controller {controller.num_knobs}")
         self.num_knobs = knobs.pop() if knobs else 0
         self.latency = processor.latency
+        self.reads_chain_input = getattr(controller, "source", "block") == "chain"
 
-    def forward(self, x: Tensor, controls=None, state: Optional[State] = None, *, knobs: Optional[Tensor] = None, **inputs) -> Processed:
+    def forward(
+        self,
+        x: Tensor,
+        controls=None,
+        state: Optional[State] = None,
+        *,
+        knobs: Optional[Tensor] = None,
+        chain_input: Optional[Tensor] = None,
+        **inputs,
+    ) -> Processed:
+        """As :meth:`Processor.forward`; ``chain_input`` is the signal a controller
+        with ``source="chain"`` reads (a :class:`~ddsp_kit.chain.Chain` passes it)."""
         x = check_audio(x)
         knobs = self.check_knobs(knobs, x) if self.num_knobs else knobs
         if knobs is not None and not self.num_knobs:
             raise ValueError(f"{type(self).__name__} reads no knobs")
+        source = x
+        if self.reads_chain_input:
+            if chain_input is None:
+                raise ValueError("this controller reads the chain's input: run the block inside a Chain or pass chain_input")
+            source = check_audio(chain_input, "chain_input")
+            if source.shape[0] != x.shape[0] or source.shape[-1] != x.shape[-1]:
+                raise ValueError(f"chain_input {tuple(source.shape)} does not match the block's input {tuple(x.shape)}")
         block_state = {k: v for k, v in (state or {}).items() if not k.startswith("controller.")}
-        generated, controller_state = self.controller(x, knobs, nested(state, "controller"))
+        generated, controller_state = self.controller(source, knobs, nested(state, "controller"))
         extra = {"knobs": knobs} if self.processor.num_knobs else {}
         out = self.processor(x, {**generated, **(controls or {})}, block_state, **extra, **inputs)
         return Processed(out.audio, out.params, {**out.state, **prefixed(controller_state, "controller")})

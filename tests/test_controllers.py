@@ -104,3 +104,23 @@ def test_controlled_models_save_and_load_bit_exactly(tmp_path):
 def test_bad_input(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_a_controller_can_read_the_chain_input():
+    # After a -40 dB gain the block's own input is quiet; the chain's input is not.
+    def build(source):
+        torch.manual_seed(5)
+        controller = TimeVaryingController(hop=16, source=source)
+        return moved(Chain(Gain(FS, -40.0), Chain(Controlled(StateVariableFilter(FS, "lowpass"), controller))).double())
+
+    x = noise(1, 1, 320, seed=6)
+    own, whole = build("block"), build("chain")
+    own_hz = own(x).params["1.0.frequency"]
+    chain_hz = whole(x).params["1.0.frequency"]
+    assert not torch.allclose(own_hz, chain_hz)
+    # Driving the inner chain directly with the outer input as its chain input gives the same controls.
+    inner = whole.blocks[1](whole.blocks[0](x).audio, chain_input=x)
+    torch.testing.assert_close(inner.params["0.frequency"], chain_hz, rtol=0, atol=0)
+    assert_streams(whole, x, atol=1e-10)
+    with pytest.raises(ValueError, match="reads the chain's input"):
+        Controlled(Gain(FS), TimeVaryingController(source="chain"))(x)
