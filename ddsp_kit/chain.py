@@ -172,10 +172,12 @@ class Parallel(Processor):
             branch_state.update(prefixed(out.state, str(i)))
         own_controls = {k: v for k, v in controls.items() if k in self.specs}
         own_state = {k: v for k, v in state.items() if k in aligned or k.startswith("control.")}
-        mixed = super().forward(x, own_controls, own_state, **{f"branch{i}": y for i, y in enumerate(outputs)})
+        extra = {"knobs": knobs} if self.num_knobs else {}
+        mixed = super().forward(x, own_controls, own_state, **extra, **{f"branch{i}": y for i, y in enumerate(outputs)})
         return Processed(mixed.audio, {**mixed.params, **params}, {**mixed.state, **branch_state})
 
-    def process(self, x: Tensor, params: Dict[str, Tensor], state: State, **branches: Tensor) -> Tuple[Tensor, State]:
+    def process(self, x: Tensor, params: Dict[str, Tensor], state: State, knobs=None, **branches: Tensor) -> Tuple[Tensor, State]:
+        # knobs: passed by the base to blocks that read them; the branches already used them.
         total, next_state = 0, {}
         for i, branch in enumerate(self.branches):
             lag = self.latency - branch.latency

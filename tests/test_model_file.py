@@ -9,6 +9,7 @@ from safetensors.torch import save_file
 
 from ddsp_kit.chain import Chain, Parallel
 from ddsp_kit.export import FORMAT, ModelFileError, load_model, read_header, save_model
+from ddsp_kit.models import TCN, RecurrentModel, S4DModel
 from ddsp_kit.processors import (
     Asymmetric,
     Biquad,
@@ -174,3 +175,20 @@ def test_save_refuses_what_it_cannot_write_and_leaves_no_file(tmp_path):
     with pytest.raises(TypeError, match="must be a Processor"):
         save_model(torch.nn.Linear(1, 1), tmp_path / "linear.safetensors")
     assert list(tmp_path.iterdir()) == []
+
+
+BLACK_BOXES = {
+    "lstm_film": lambda: RecurrentModel(FS, hidden=8, num_knobs=2, modulation="film"),
+    "gru": lambda: RecurrentModel(FS, hidden=8, cell="gru", residual=True),
+    "tcn_tfilm": lambda: TCN(FS, channels=4, blocks=3, num_knobs=2, modulation="tfilm"),
+    "s4d": lambda: S4DModel(FS, channels=4, layers=2, state_size=8, num_knobs=2, modulation="film"),
+}
+
+
+@pytest.mark.parametrize("name", BLACK_BOXES)
+def test_black_box_round_trip_is_bit_exact(name, tmp_path):
+    model = perturbed(BLACK_BOXES[name]())
+    loaded = load_model(save_model(model, tmp_path / f"{name}.safetensors"))
+    x = torch.randn(2, 1, 300, generator=torch.Generator().manual_seed(1))
+    extra = {"knobs": torch.tensor([[0.2, 0.9], [0.6, 0.1]])} if model.num_knobs else {}
+    assert torch.equal(model(x, **extra).audio, loaded(x, **extra).audio)

@@ -12,7 +12,7 @@ FS = 48000
 
 def build(name, control):
     knobs = 2 if "knobs" in control else 0
-    kwargs = {"cabinet_taps": 64} if name == "amp" else {}
+    kwargs = {"cabinet_taps": 64} if name == "amp" else {"base": "amp", "hidden": 4} if name == "hybrid" else {}
     return PRESETS[name](FS, control=control, num_knobs=knobs, **kwargs), (torch.tensor([[0.2, 0.7]]) if knobs else None)
 
 
@@ -68,3 +68,5 @@ def test_bad_preset_options():
         PRESETS["overdrive"](FS, control="knobs")
     with pytest.raises(ValueError, match="shaper must be one of"):
         PRESETS["overdrive"](FS, shaper="cubic")
+    with pytest.raises(ValueError, match="base must be one of"):
+        PRESETS["hybrid"](FS, base="hybrid")

@@ -13,6 +13,9 @@ preset          blocks
                 shift) -> EQ
 ``amp``         EQ -> preamp waveshaper -> tone stack (low shelf, mid peak,
                 high shelf) -> power-amp waveshaper -> cabinet FIR
+``hybrid``      any of the above in parallel with a small black-box residual
+                (a GRU), which starts 40 dB down so training begins at the
+                gray-box model
 ==============  ============================================================
 
 ``control`` chooses how the main blocks' parameters are produced:
@@ -28,7 +31,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from ..chain import Chain
+from ..chain import Chain, Parallel
 from ..controllers import Controlled, KnobController, TimeVaryingController
 from ..processors import (
     Asymmetric,
@@ -40,6 +43,7 @@ from ..processors import (
     Rational,
     Tanh,
 )
+from .recurrent import RecurrentModel
 
 CONTROLS = ("static", "knobs", "time-varying", "knobs+time-varying")
 SHAPERS = {"tanh": Tanh, "asymmetric": Asymmetric, "rational": Rational}
@@ -162,4 +166,24 @@ def amp(sample_rate: float, control: str = "static", num_knobs: int = 0, cabinet
     )
 
 
-PRESETS = {"compressor": compressor, "overdrive": overdrive, "fuzz": fuzz, "amp": amp}
+def hybrid(sample_rate: float, base: str = "overdrive", control: str = "static", num_knobs: int = 0, hidden: int = 8) -> Parallel:
+    """A gray-box preset plus a small recurrent residual: ``Parallel(preset, GRU, gains_db=[0, -40])``.
+
+    Args:
+        sample_rate: Hz.
+        base: the gray-box preset (a key of ``PRESETS`` other than ``"hybrid"``).
+        control, num_knobs: as for the base preset; the residual reads the knobs too.
+        hidden: GRU width of the residual.
+
+    Example:
+        >>> model = hybrid(48000, "compressor")
+        >>> [type(branch).__name__ for branch in model.branches]
+        ['Chain', 'RecurrentModel']
+    """
+    if base not in PRESETS or base == "hybrid":
+        raise ValueError(f"base must be one of {sorted(set(PRESETS) - {'hybrid'})}, got {base!r}")
+    residual = RecurrentModel(sample_rate, hidden=hidden, cell="gru", num_knobs=num_knobs)
+    return Parallel(PRESETS[base](sample_rate, control=control, num_knobs=num_knobs), residual, gains_db=[0.0, -40.0])
+
+
+PRESETS = {"compressor": compressor, "overdrive": overdrive, "fuzz": fuzz, "amp": amp, "hybrid": hybrid}
