@@ -48,6 +48,13 @@ def _routed(owner: Processor, controls, state, count: int, own_state: tuple = ()
     return dict(controls or {}), dict(state or {})
 
 
+def _prologue(owner: Processor, x, controls, state, knobs, chain_input, count: int, own_state: tuple = ()):
+    """The checks every composite makes: audio, routed keys, knobs, and the chain input (``x`` by default)."""
+    x = check_audio(x)
+    controls, state = _routed(owner, controls, state, count, own_state)
+    return x, controls, state, owner.resolve_knobs(knobs, x), x if chain_input is None else chain_input
+
+
 def _run_block(block: Processor, x: Tensor, index: int, controls, state, knobs, chain_input: Tensor) -> Processed:
     extra = {"knobs": knobs} if block.num_knobs else {}
     if getattr(block, "reads_chain_input", False):
@@ -97,13 +104,7 @@ class Chain(Processor):
     ) -> Processed:
         """As :meth:`Processor.forward`. ``chain_input`` (set by an enclosing chain)
         is what controllers with ``source="chain"`` read; by default ``x``."""
-        x = check_audio(x)
-        chain_input = x if chain_input is None else chain_input
-        controls, state = _routed(self, controls, state, len(self.blocks))
-        if self.num_knobs:
-            knobs = self.check_knobs(knobs, x)
-        elif knobs is not None:
-            raise ValueError("no block of this chain reads knobs")
+        x, controls, state, knobs, chain_input = _prologue(self, x, controls, state, knobs, chain_input, len(self.blocks))
         params, next_state = {}, {}
         for i, block in enumerate(self.blocks):
             out = _run_block(block, x, i, controls, state, knobs, chain_input)
@@ -156,14 +157,8 @@ class Parallel(Processor):
         chain_input: Optional[Tensor] = None,
     ) -> Processed:
         """As :meth:`Chain.forward`."""
-        x = check_audio(x)
-        chain_input = x if chain_input is None else chain_input
         aligned = tuple(f"align{i}" for i in range(len(self.branches)))
-        controls, state = _routed(self, controls, state, len(self.branches), aligned)
-        if self.num_knobs:
-            knobs = self.check_knobs(knobs, x)
-        elif knobs is not None:
-            raise ValueError("no branch reads knobs")
+        x, controls, state, knobs, chain_input = _prologue(self, x, controls, state, knobs, chain_input, len(self.branches), aligned)
         outputs, params, branch_state = [], {}, {}
         for i, branch in enumerate(self.branches):
             out = _run_block(branch, x, i, controls, state, knobs, chain_input)

@@ -221,9 +221,7 @@ class Controlled(Processor):
         """As :meth:`Processor.forward`; ``chain_input`` is the signal a controller
         with ``source="chain"`` reads (a :class:`~ddsp_kit.chain.Chain` passes it)."""
         x = check_audio(x)
-        knobs = self.check_knobs(knobs, x) if self.num_knobs else knobs
-        if knobs is not None and not self.num_knobs:
-            raise ValueError(f"{type(self).__name__} reads no knobs")
+        knobs = self.resolve_knobs(knobs, x)
         source = x
         if self.reads_chain_input:
             if chain_input is None:

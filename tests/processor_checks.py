@@ -69,3 +69,12 @@ def assert_gradients(processor, x, per_sample: bool = False, **inputs):
     grads = torch.autograd.grad(loss, list(controls.values()))
     for name, grad in zip(names, grads):
         assert grad.abs().sum() > 0, f"no gradient reaches {name!r}"
+
+
+def perturbed(module, scale: float = 0.05, seed: int = 0):
+    """``module`` with every parameter moved off its initial value, as training would (in place)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.add_(scale * torch.randn(parameter.shape, generator=generator, dtype=parameter.dtype))
+    return module

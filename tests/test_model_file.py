@@ -5,6 +5,7 @@ import struct
 
 import pytest
 import torch
+from processor_checks import perturbed
 from safetensors.torch import save_file
 
 from ddsp_kit.chain import Chain, Parallel
@@ -63,15 +64,6 @@ MODELS = {
     "dry_wet": lambda: DryWet(HardClip(FS, oversampling=2), 0.3),
     "chain": lambda: Chain(ParametricEQ(FS, 1), Chain(Compressor(FS), Tanh(FS)), Parallel(Gain(FS), OnePole(FS), gains_db=[-3.0, 1.0])),
 }
-
-
-def perturbed(model):
-    """Move every parameter off its initial value, as training would."""
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator, dtype=parameter.dtype))
-    return model
 
 
 @pytest.mark.parametrize("name", MODELS)

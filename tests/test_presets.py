@@ -5,7 +5,7 @@ import torch
 
 from ddsp_kit.export import load_model, save_model
 from ddsp_kit.models.presets import CONTROLS, PRESETS
-from processor_checks import assert_streams
+from processor_checks import assert_streams, perturbed
 
 FS = 48000
 
@@ -16,21 +16,13 @@ def build(name, control):
     return PRESETS[name](FS, control=control, num_knobs=knobs, **kwargs), (torch.tensor([[0.2, 0.7]]) if knobs else None)
 
 
-def moved(model, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.add_(0.1 * torch.randn(parameter.shape, generator=generator, dtype=parameter.dtype))
-    return model
-
-
 CASES = [(name, control) for name in PRESETS for control in CONTROLS]
 
 
 @pytest.mark.parametrize("name, control", CASES)
 def test_preset_streams_and_round_trips(name, control, tmp_path):
     model, knobs = build(name, control)
-    model = moved(model)
+    model = perturbed(model, scale=0.1)
     x = 0.3 * torch.randn(2, 1, 600, generator=torch.Generator().manual_seed(1))
     extra = {} if knobs is None else {"knobs": knobs}
     out = model(x, **extra)
@@ -43,7 +35,7 @@ def test_preset_streams_and_round_trips(name, control, tmp_path):
 @pytest.mark.parametrize("name", PRESETS)
 def test_gradients_reach_every_learnable_part(name):
     model, knobs = build(name, "knobs+time-varying")
-    model = moved(model).double()
+    model = perturbed(model, scale=0.1).double()
     x = 0.3 * torch.randn(1, 1, 1024, generator=torch.Generator().manual_seed(2), dtype=torch.float64)  # 4 frames: the GRU recurs
     loss = model(x, knobs=knobs.double()).audio.square().mean()
     named = dict(model.named_parameters())
@@ -55,7 +47,7 @@ def test_gradients_reach_every_learnable_part(name):
 @pytest.mark.parametrize("name", PRESETS)
 def test_knobs_change_the_sound(name):
     model, _ = build(name, "knobs")
-    model = moved(model, seed=3)
+    model = perturbed(model, scale=0.1, seed=3)
     x = 0.3 * torch.randn(1, 1, 600, generator=torch.Generator().manual_seed(4))
     low, high = (model(x, knobs=torch.full((1, 2), v)).audio for v in (0.0, 1.0))
     assert (low - high).abs().max() > 1e-4

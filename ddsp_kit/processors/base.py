@@ -313,15 +313,22 @@ class Processor(Configurable):
                 raw = self.raw[name].reshape(1, 1, 1)
             params[name] = spec.to_physical(raw)
         own = {key: value for key, value in state.items() if not key.startswith(_CONTROL)}
-        if self.num_knobs:
-            inputs["knobs"] = self.check_knobs(knobs, x)
-        elif knobs is not None:
-            raise ValueError(f"{type(self).__name__} reads no knobs")
+        knobs = self.resolve_knobs(knobs, x)
+        if knobs is not None:
+            inputs["knobs"] = knobs
         y, own_next = self.process(x, params, own, **inputs)
         stray = sorted(set(own) - set(own_next))
         if stray:
             raise ValueError(f"state keys {stray} do not belong to {type(self).__name__} (state of another block?)")
         return Processed(y, params, {**own_next, **carried})
+
+    def resolve_knobs(self, knobs, x: Tensor) -> Optional[Tensor]:
+        """The checked knobs of a block that reads them; None, or an error when given, for one that does not."""
+        if self.num_knobs:
+            return self.check_knobs(knobs, x)
+        if knobs is not None:
+            raise ValueError(f"{type(self).__name__} reads no knobs")
+        return None
 
     def check_knobs(self, knobs, x: Tensor) -> Tensor:
         """``knobs`` checked to be ``(batch or 1, num_knobs)`` finite values in [0, 1]."""
