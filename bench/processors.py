@@ -51,6 +51,7 @@ import torch
 
 from common import json_safe, machine_info, median_time, write_section
 from ddsp_kit.functional import biquad_design
+from ddsp_kit.models import TCN, RecurrentModel, S4DModel
 from ddsp_kit.processors import (
     Biquad,
     Compressor,
@@ -111,6 +112,9 @@ CASES: Dict[str, tuple] = {
     "hard_clip_os4": (lambda: HardClip(FS, input_gain_db=12.0, oversampling=4), "smooth hard clip, 4x oversampling"),
     "mlp_waveshaper": (lambda: MLPWaveshaper(FS), "MLP waveshaper (default size)"),
     "pan": (lambda: Pan(FS, pan=0.3), "constant-power pan, mono to stereo"),
+    "lstm32": (lambda: RecurrentModel(FS, hidden=32), "LSTM-32 (NablAFx size, 4513 parameters)"),
+    "tcn_45_s_16": (lambda: TCN(FS), "TCN-45-S-16 (7393 parameters)"),
+    "s4_l_16": (lambda: S4DModel(FS), "S4D, S4-L-16 size (18865 parameters), convolution mode"),
 }
 
 
