@@ -7,10 +7,34 @@ from .filtering import allpole, biquad, lfilter, polynomial_roots, sosfilt, sosf
 from .filters import lpc_filter, one_pole_filter, reflection_to_lpc, section_filter
 from .fir import fir_filter
 from .nonlinear import biased_tanh, chebyshev, downsample2, hard_clip, oversample, oversampling_latency, rational, soft_clip, upsample2
+from .reverb import (
+    CROSSOVER_OCTAVES,
+    NetworkState,
+    PartitionedState,
+    absorption_design,
+    band_noise,
+    default_delays,
+    feedback_delay_network,
+    mixing_matrix,
+    noise_reverb_ir,
+    orthogonal_matrix,
+    partitioned_convolution,
+)
 from .svf import svf
 from .utility import db_to_gain, dc_offset, delay, dry_wet, gain, pan, polarity
 
 __all__ = [
+    "CROSSOVER_OCTAVES",
+    "NetworkState",
+    "PartitionedState",
+    "absorption_design",
+    "band_noise",
+    "default_delays",
+    "feedback_delay_network",
+    "mixing_matrix",
+    "noise_reverb_ir",
+    "orthogonal_matrix",
+    "partitioned_convolution",
     "BIQUAD_KINDS",
     "ONE_POLE_KINDS",
     "allpole",

@@ -13,6 +13,9 @@ preset          blocks
                 shift) -> EQ
 ``amp``         EQ -> preamp waveshaper -> tone stack (low shelf, mid peak,
                 high shelf) -> power-amp waveshaper -> cabinet FIR
+``reverb``      EQ -> reverb with its dry/wet mix: a feedback delay network
+                (RT60 below and above a crossover) or a noise IR (RT60 and
+                level per band)
 ``hybrid``      any of the above in parallel with a small black-box residual
                 (a GRU), which starts 40 dB down so training begins at the
                 gray-box model
@@ -23,8 +26,9 @@ preset          blocks
 knob values), ``"time-varying"`` (a GRU over the block's own input at frame
 rate) or ``"knobs+time-varying"`` (the GRU also reads the knobs). The blocks
 that get the controller are, per preset: the compressor; the drive gain and
-the shaper; the drive gain and the bias; the preamp drive and the tone stack.
-Reverb presets arrive with the reverb blocks.
+the shaper; the drive gain and the bias; the preamp drive and the tone stack;
+the reverb (its decay and colour only through knobs: they are held per block,
+so a time-varying controller drives the mix alone).
 """
 
 from typing import Optional, Sequence
@@ -43,6 +47,7 @@ from ..processors import (
     Rational,
     Tanh,
 )
+from ..processors.reverb import FeedbackDelayNetwork, NoiseReverb
 from .recurrent import RecurrentModel
 
 CONTROLS = ("static", "knobs", "time-varying", "knobs+time-varying")
@@ -166,6 +171,23 @@ def amp(sample_rate: float, control: str = "static", num_knobs: int = 0, cabinet
     )
 
 
+REVERBS = {"fdn": FeedbackDelayNetwork, "noise": NoiseReverb}
+
+
+def reverb(sample_rate: float, control: str = "static", num_knobs: int = 0, kind: str = "fdn") -> Chain:
+    """EQ -> reverb (``kind``: ``"fdn"`` or ``"noise"``), the reverb mixing dry and wet itself.
+
+    Example:
+        >>> [type(block).__name__ for block in reverb(48000).blocks]
+        ['ParametricEQ', 'FeedbackDelayNetwork']
+    """
+    _check(control, num_knobs)
+    if kind not in REVERBS:
+        raise ValueError(f"kind must be one of {sorted(REVERBS)}, got {kind!r}")
+    names = None if control == "knobs" else ["mix"]
+    return Chain(_eq(sample_rate, 1), _controlled(REVERBS[kind](sample_rate), control, num_knobs, names))
+
+
 def hybrid(sample_rate: float, base: str = "overdrive", control: str = "static", num_knobs: int = 0, hidden: int = 8) -> Parallel:
     """A gray-box preset plus a small recurrent residual: ``Parallel(preset, GRU, gains_db=[0, -40])``.
 
@@ -186,4 +208,4 @@ def hybrid(sample_rate: float, base: str = "overdrive", control: str = "static",
     return Parallel(PRESETS[base](sample_rate, control=control, num_knobs=num_knobs), residual, gains_db=[0.0, -40.0])
 
 
-PRESETS = {"compressor": compressor, "overdrive": overdrive, "fuzz": fuzz, "amp": amp, "hybrid": hybrid}
+PRESETS = {"compressor": compressor, "overdrive": overdrive, "fuzz": fuzz, "amp": amp, "reverb": reverb, "hybrid": hybrid}

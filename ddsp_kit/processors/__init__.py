@@ -4,6 +4,7 @@ from .base import Parameter, Processed, Processor, check_audio, frequency_parame
 from .dynamics import Compressor, Expander, Limiter, NoiseGate
 from .filters import Biquad, DCBlocker, FIRFilter, LPCFilter, OnePole, ParametricEQ, StateVariableFilter
 from .nonlinear import Asymmetric, Chebyshev, HardClip, MLPWaveshaper, Rational, Tanh, Waveshaper
+from .reverb import MIXINGS, ConvolutionReverb, FeedbackDelayNetwork, NoiseReverb
 from .utility import DCOffset, DryWet, Gain, Pan, Polarity
 
 __all__ = [
@@ -12,18 +13,22 @@ __all__ = [
     "Chebyshev",
     "check_audio",
     "Compressor",
+    "ConvolutionReverb",
     "DCBlocker",
     "DCOffset",
     "DryWet",
     "Expander",
+    "FeedbackDelayNetwork",
     "FIRFilter",
     "frequency_parameter",
     "Gain",
     "HardClip",
     "Limiter",
     "LPCFilter",
+    "MIXINGS",
     "MLPWaveshaper",
     "NoiseGate",
+    "NoiseReverb",
     "OnePole",
     "Pan",
     "Parameter",
