@@ -1,8 +1,10 @@
 """Thin modules over :mod:`ddsp_kit.functional`, one family per file, all on one protocol."""
 
 from .base import Parameter, Processed, Processor, check_audio, frequency_parameter
+from .delay import FeedbackComb, FractionalDelay
 from .dynamics import Compressor, Expander, Limiter, NoiseGate
 from .filters import Biquad, DCBlocker, FIRFilter, LPCFilter, OnePole, ParametricEQ, StateVariableFilter
+from .modulation import Chorus, Flanger, Phaser, Tremolo
 from .nonlinear import Asymmetric, Chebyshev, HardClip, MLPWaveshaper, Rational, Tanh, Waveshaper
 from .reverb import MIXINGS, ConvolutionReverb, FeedbackDelayNetwork, NoiseReverb
 from .utility import DCOffset, DryWet, Gain, Pan, Polarity
@@ -12,14 +14,18 @@ __all__ = [
     "Biquad",
     "Chebyshev",
     "check_audio",
+    "Chorus",
     "Compressor",
     "ConvolutionReverb",
     "DCBlocker",
     "DCOffset",
     "DryWet",
     "Expander",
+    "FeedbackComb",
     "FeedbackDelayNetwork",
     "FIRFilter",
+    "Flanger",
+    "FractionalDelay",
     "frequency_parameter",
     "Gain",
     "HardClip",
@@ -33,11 +39,13 @@ __all__ = [
     "Pan",
     "Parameter",
     "ParametricEQ",
+    "Phaser",
     "Polarity",
     "Processed",
     "Processor",
     "Rational",
     "StateVariableFilter",
     "Tanh",
+    "Tremolo",
     "Waveshaper",
 ]
