@@ -8,7 +8,20 @@ from .filtering import allpole, biquad, lfilter, polynomial_roots, sosfilt, sosf
 from .filters import lpc_filter, one_pole_filter, reflection_to_lpc, section_filter
 from .fir import fir_filter
 from .modulation import LFO_SHAPES, allpass_cascade, allpass_coefficient, lfo, tremolo
+from .noise import NOISE_DISTRIBUTIONS, filtered_noise, minimum_phase_fir, white_noise
 from .nonlinear import biased_tanh, chebyshev, downsample2, hard_clip, oversample, oversampling_latency, rational, soft_clip, upsample2
+from .oscillators import (
+    adsr,
+    harmonic_synth,
+    nyquist_fade,
+    oscillator_phase,
+    sawtooth,
+    sine,
+    square,
+    triangle,
+    wavetable,
+    wavetable_levels,
+)
 from .reverb import (
     CROSSOVER_OCTAVES,
     NetworkState,
@@ -26,6 +39,20 @@ from .svf import svf
 from .utility import db_to_gain, dc_offset, delay, dry_wet, gain, pan, polarity
 
 __all__ = [
+    "NOISE_DISTRIBUTIONS",
+    "adsr",
+    "filtered_noise",
+    "harmonic_synth",
+    "minimum_phase_fir",
+    "nyquist_fade",
+    "oscillator_phase",
+    "sawtooth",
+    "sine",
+    "square",
+    "triangle",
+    "wavetable",
+    "wavetable_levels",
+    "white_noise",
     "INTERPOLATIONS",
     "LFO_SHAPES",
     "MIN_DELAY",

@@ -44,6 +44,7 @@ from ..kernels import linear_recurrence, matrix_recurrence
 from .delay import Value, _batch, _count, _values
 from .design import check_sample_rate
 from .filtering import _signal
+from .oscillators import oscillator_phase
 
 Tensor = torch.Tensor
 
@@ -89,13 +90,9 @@ def lfo(
     if phase.shape[-1] != 1:
         raise ValueError(f"phase must be (..., 1) cycles, got shape {tuple(phase.shape)}")
     _batch(rate=rate.shape[:-1], phase=phase.shape[:-1])
-    increment = rate / sample_rate
-    if increment.shape[-1] == 1:
-        elapsed = increment * torch.arange(steps, dtype=increment.dtype, device=increment.device)
-    else:  # the phase of sample n is the sum of the increments before it
-        elapsed = torch.nn.functional.pad(torch.cumsum(increment[..., :-1], -1), (1, 0))
-    cycles = phase + elapsed
-    final = torch.remainder(cycles[..., -1:] + increment[..., -1:], 1.0)
+    frequency = rate.expand(*rate.shape[:-1], steps) if rate.shape[-1] == 1 else rate
+    cycles, final = oscillator_phase(frequency, sample_rate=sample_rate, phase=phase)
+    cycles, final = cycles.to(rate.dtype), final.to(rate.dtype)
     if shape == "sine":
         return torch.sin(2 * math.pi * cycles), final
     return 1 - 4 * (torch.remainder(cycles + 0.25, 1.0) - 0.5).abs(), final

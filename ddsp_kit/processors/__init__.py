@@ -5,11 +5,14 @@ from .delay import FeedbackComb, FractionalDelay
 from .dynamics import Compressor, Expander, Limiter, NoiseGate
 from .filters import Biquad, DCBlocker, FIRFilter, LPCFilter, OnePole, ParametricEQ, StateVariableFilter
 from .modulation import Chorus, Flanger, Phaser, Tremolo
+from .noise import FilteredNoise, WhiteNoise
 from .nonlinear import Asymmetric, Chebyshev, HardClip, MLPWaveshaper, Rational, Tanh, Waveshaper
+from .oscillators import ADSR, HarmonicSynth, Sawtooth, Sine, Square, Triangle, Wavetable
 from .reverb import MIXINGS, ConvolutionReverb, FeedbackDelayNetwork, NoiseReverb
 from .utility import DCOffset, DryWet, Gain, Pan, Polarity
 
 __all__ = [
+    "ADSR",
     "Asymmetric",
     "Biquad",
     "Chebyshev",
@@ -23,12 +26,14 @@ __all__ = [
     "Expander",
     "FeedbackComb",
     "FeedbackDelayNetwork",
+    "FilteredNoise",
     "FIRFilter",
     "Flanger",
     "FractionalDelay",
     "frequency_parameter",
     "Gain",
     "HardClip",
+    "HarmonicSynth",
     "Limiter",
     "LPCFilter",
     "MIXINGS",
@@ -44,8 +49,14 @@ __all__ = [
     "Processed",
     "Processor",
     "Rational",
+    "Sawtooth",
+    "Sine",
+    "Square",
     "StateVariableFilter",
     "Tanh",
     "Tremolo",
+    "Triangle",
     "Waveshaper",
+    "Wavetable",
+    "WhiteNoise",
 ]
