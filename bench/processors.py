@@ -53,6 +53,7 @@ from common import json_safe, machine_info, median_time, write_section
 from ddsp_kit.functional import biquad_design
 from ddsp_kit.models import TCN, RecurrentModel, S4DModel
 from ddsp_kit.processors import (
+    ADSR,
     Biquad,
     Chorus,
     Compressor,
@@ -61,9 +62,11 @@ from ddsp_kit.processors import (
     FeedbackComb,
     FeedbackDelayNetwork,
     FIRFilter,
+    FilteredNoise,
     Flanger,
     FractionalDelay,
     HardClip,
+    HarmonicSynth,
     Limiter,
     LPCFilter,
     MLPWaveshaper,
@@ -73,9 +76,13 @@ from ddsp_kit.processors import (
     Pan,
     ParametricEQ,
     Phaser,
+    Sawtooth,
+    Sine,
     StateVariableFilter,
     Tanh,
     Tremolo,
+    Wavetable,
+    WhiteNoise,
 )
 
 FS = 48000
@@ -130,6 +137,13 @@ CASES: Dict[str, tuple] = {
     "flanger": (lambda: Flanger(FS, feedback=0.5), "flanger with feedback"),
     "phaser": (lambda: Phaser(FS), "phaser, 4 stages"),
     "tremolo": (lambda: Tremolo(FS), "tremolo"),
+    "sine_tv": (lambda: Sine(FS, 440.0), "sine, per-sample frequency and amplitude"),
+    "sawtooth_tv": (lambda: Sawtooth(FS, 440.0), "polyBLEP sawtooth, per-sample frequency"),
+    "wavetable": (lambda: Wavetable(FS), "mipmapped learnable wavetable"),
+    "harmonic_synth_16": (lambda: HarmonicSynth(FS, n_harmonics=16), "harmonic synth, 16 harmonics, static"),
+    "white_noise": (lambda: WhiteNoise(FS), "counter-based white noise"),
+    "filtered_noise_65": (lambda: FilteredNoise(FS), "filtered noise, 65 bands, static"),
+    "adsr": (lambda: ADSR(FS), "ADSR envelope (gate held)"),
     "lstm32": (lambda: RecurrentModel(FS, hidden=32), "LSTM-32 (NablAFx size, 4513 parameters)"),
     "tcn_45_s_16": (lambda: TCN(FS), "TCN-45-S-16 (7393 parameters)"),
     "s4_l_16": (lambda: S4DModel(FS), "S4D, S4-L-16 size (18865 parameters), convolution mode"),
