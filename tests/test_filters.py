@@ -267,3 +267,16 @@ def test_stream_may_switch_between_static_and_per_sample_parameters(make):
     third = processor(x[..., 200:], state=second.state)
     streamed = torch.cat([first.audio, second.audio, third.audio], -1)
     assert torch.allclose(streamed, whole, rtol=0, atol=1e-10)
+
+
+def test_one_control_frame_per_block_ramps_like_frames_in_one_pass():
+    svf_module = StateVariableFilter(FS, "lowpass").double()
+    x = noise(1, 1, 320, seed=20)
+    frames = torch.linspace(-1, 1, 5, dtype=torch.float64).reshape(1, 1, -1)  # hop 64
+    whole = svf_module(x, {"frequency": frames}).audio
+    state, parts = None, []
+    for i in range(5):  # one frame per 64-sample block
+        out = svf_module(x[..., i * 64:(i + 1) * 64], {"frequency": frames[..., i:i + 1]}, state)
+        parts.append(out.audio)
+        state = out.state
+    assert torch.allclose(torch.cat(parts, -1), whole, rtol=0, atol=1e-12)

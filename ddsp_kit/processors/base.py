@@ -12,6 +12,9 @@ Controls are ``(batch or 1, channels or 1, n)`` tensors of unconstrained
 values: ``n = 1`` is static, ``n = samples`` per-sample, and any other ``n``
 dividing the sample count is frame-rate, upsampled by
 :func:`ddsp_kit.functional.upsample_frames` (a causal ramp that streams).
+When streaming, a static value that differs from the previous block's is
+ramped to over the block (one frame per block: what a plugin does with a
+parameter changed between blocks).
 
 ``forward`` returns :class:`Processed`: the audio, the physical parameter
 values used (``(batch or 1, channels or 1, 1 or samples)``) and the state to
@@ -264,10 +267,14 @@ class Processor(Configurable):
             )
         if not bool(torch.isfinite(control).all()):
             raise ValueError(f"control {name!r} holds NaN or Inf values")
-        if count in (1, samples):
-            return control
         if previous is not None and previous.shape[:2] != control.shape[:2]:
             raise ValueError(f"control {name!r}: state from a block of shape {tuple(previous.shape[:2])}, control {tuple(control.shape)}")
+        if count == samples:
+            return control
+        if count == 1 and (previous is None or torch.equal(previous, control)):
+            return control  # static: no earlier value, or the same one
+        # Frames; or one value per block that moved since the last block: ramped from
+        # the last value, as a plugin smooths a parameter changed between blocks.
         return upsample_frames(control, samples, previous)
 
     def forward(
