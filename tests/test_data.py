@@ -285,3 +285,30 @@ def test_dataset_compensates_a_lag_and_reports_polarity(tmp_path, caplog):
         item = aligned[i]
         np.testing.assert_allclose(item["target"].numpy(), -0.5 * item["input"].numpy(), atol=1e-7)
     assert not np.allclose(raw[0]["target"].numpy(), -0.5 * raw[0]["input"].numpy())
+
+
+# ---------------------------------------------------------------- quality report
+
+
+def test_quality_report_finds_clipping_silence_dc_lag_and_polarity(tmp_path):
+    from ddsp_kit.data import format_report, quality_report, signal_quality
+
+    x = noise(8000, seed=7)
+    write(tmp_path / "clean.input.wav", x)
+    write(tmp_path / "clean.target.wav", 0.5 * x)
+    bad = -np.clip(8 * np.roll(x, 5, axis=0), -1, 1)  # inverted, 5 samples late, clipped
+    bad[: len(bad) // 2 + 800] = 0  # silent over the first half
+    write(tmp_path / "bad.input.wav", x)
+    write(tmp_path / "bad.target.wav", bad + 0.02)  # and a DC offset
+    dataset = PairedAudioDataset(plain_pairs(tmp_path), RATE, segment_samples=400, fractions=(1.0, 0.0, 0.0))
+    rows = {row["target"].split("/")[-1]: row for row in quality_report(dataset)}
+    clean, broken = rows["clean.target.wav"], rows["bad.target.wav"]
+    assert clean["target_rms_db"] - clean["input_rms_db"] == pytest.approx(-6.02, abs=0.01)
+    assert clean["lag"] == 0 and not clean["inverted"] and clean["target_clipped"] == 0
+    assert broken["lag"] == 5 and broken["inverted"]
+    assert broken["target_clipped"] > 100 and broken["target_dc"] == pytest.approx(0.02, abs=0.01)
+    text = format_report(list(rows.values()))
+    for phrase in ("clipped samples", "polarity inverted", "DC offset", "lags its input by 5 samples"):
+        assert phrase in text
+    silent = signal_quality(np.zeros((1, 8000), dtype=np.float32), RATE)
+    assert silent["silent"] == 1.0 and silent["peak_db"] == -200.0

@@ -5,11 +5,13 @@
 * :mod:`ddsp_kit.data.dataset`: :class:`PairedAudioDataset`, checked crops
   split by time or by file.
 * :mod:`ddsp_kit.data.alignment`: constant lag and polarity of a target.
+* :mod:`ddsp_kit.data.quality`: the data-quality report to read before training.
 """
 
 from .alignment import check_polarity, estimate_lag
 from .dataset import SPLITS, PairedAudioDataset
 from .pairs import Pair, plain_pairs, signaltrain_pairs, tonetwist_pairs
+from .quality import format_report, quality_report, signal_quality
 
 __all__ = [
     "Pair",
@@ -20,4 +22,7 @@ __all__ = [
     "SPLITS",
     "estimate_lag",
     "check_polarity",
+    "format_report",
+    "quality_report",
+    "signal_quality",
 ]

@@ -244,6 +244,11 @@ class PairedAudioDataset(torch.utils.data.Dataset):
         span = (str(pair.input_path), str(pair.target_path), x_offset, y_offset, length)
         return span, lag, polarity
 
+    def pair_audio(self, index: int) -> Tuple[np.ndarray, np.ndarray]:
+        """The checked ``(C, T)`` input and target of pair ``index`` of this split, aligned as the crops are."""
+        x_key, y_key, x_offset, y_offset, length = self._spans[index]
+        return self._audio[x_key][:, x_offset:x_offset + length], self._audio[y_key][:, y_offset:y_offset + length]
+
     def set_epoch(self, epoch: int) -> None:
         """Draws new training crops: item ``i`` depends on ``(seed, epoch, i)`` only."""
         self.epoch = _whole("epoch", epoch)
