@@ -48,15 +48,19 @@ def _routed(owner: Processor, controls, state, count: int, own_state: tuple = ()
     return dict(controls or {}), dict(state or {})
 
 
-def _prologue(owner: Processor, x, controls, state, knobs, chain_input, count: int, own_state: tuple = ()):
-    """The checks every composite makes: audio, routed keys, knobs, and the chain input (``x`` by default)."""
+def _prologue(owner: Processor, x, controls, state, knobs, chain_input, count: int, own_state: tuple = (), inputs=None):
+    """The checks every composite makes: audio, routed keys, knobs, extra inputs, and the chain input (``x`` by default)."""
     x = check_audio(x)
+    for name in inputs or {}:
+        if not owner.accepts_input(name):
+            raise ValueError(f"no block of this {type(owner).__name__} takes the input {name!r}")
     controls, state = _routed(owner, controls, state, count, own_state)
     return x, controls, state, owner.resolve_knobs(knobs, x), x if chain_input is None else chain_input
 
 
-def _run_block(block: Processor, x: Tensor, index: int, controls, state, knobs, chain_input: Tensor) -> Processed:
+def _run_block(block: Processor, x: Tensor, index: int, controls, state, knobs, chain_input: Tensor, inputs) -> Processed:
     extra = {"knobs": knobs} if block.num_knobs else {}
+    extra.update({name: value for name, value in inputs.items() if block.accepts_input(name)})
     if getattr(block, "reads_chain_input", False):
         extra["chain_input"] = chain_input
     return block(x, nested(controls, str(index)), nested(state, str(index)), **extra)
@@ -93,6 +97,9 @@ class Chain(Processor):
         self.latency = sum(block.latency for block in blocks)
         self.reads_chain_input = _reads_chain_input(blocks)
 
+    def accepts_input(self, name: str) -> bool:
+        return any(block.accepts_input(name) for block in self.blocks)
+
     def forward(
         self,
         x: Tensor,
@@ -101,13 +108,17 @@ class Chain(Processor):
         *,
         knobs: Optional[Tensor] = None,
         chain_input: Optional[Tensor] = None,
+        **inputs: Tensor,
     ) -> Processed:
         """As :meth:`Processor.forward`. ``chain_input`` (set by an enclosing chain)
-        is what controllers with ``source="chain"`` read; by default ``x``."""
-        x, controls, state, knobs, chain_input = _prologue(self, x, controls, state, knobs, chain_input, len(self.blocks))
+        is what controllers with ``source="chain"`` read; by default ``x``. Extra
+        audio ``inputs`` (``sidechain``, ``gate``) go to every block that takes them."""
+        x, controls, state, knobs, chain_input = _prologue(
+            self, x, controls, state, knobs, chain_input, len(self.blocks), inputs=inputs
+        )
         params, next_state = {}, {}
         for i, block in enumerate(self.blocks):
-            out = _run_block(block, x, i, controls, state, knobs, chain_input)
+            out = _run_block(block, x, i, controls, state, knobs, chain_input, inputs)
             x = out.audio
             params.update(prefixed(out.params, str(i)))
             next_state.update(prefixed(out.state, str(i)))
@@ -147,6 +158,9 @@ class Parallel(Processor):
         self.latency = max(branch.latency for branch in branches)
         self.reads_chain_input = _reads_chain_input(branches)
 
+    def accepts_input(self, name: str) -> bool:
+        return any(branch.accepts_input(name) for branch in self.branches)
+
     def forward(
         self,
         x: Tensor,
@@ -155,13 +169,16 @@ class Parallel(Processor):
         *,
         knobs: Optional[Tensor] = None,
         chain_input: Optional[Tensor] = None,
+        **inputs: Tensor,
     ) -> Processed:
         """As :meth:`Chain.forward`."""
         aligned = tuple(f"align{i}" for i in range(len(self.branches)))
-        x, controls, state, knobs, chain_input = _prologue(self, x, controls, state, knobs, chain_input, len(self.branches), aligned)
+        x, controls, state, knobs, chain_input = _prologue(
+            self, x, controls, state, knobs, chain_input, len(self.branches), aligned, inputs
+        )
         outputs, params, branch_state = [], {}, {}
         for i, branch in enumerate(self.branches):
-            out = _run_block(branch, x, i, controls, state, knobs, chain_input)
+            out = _run_block(branch, x, i, controls, state, knobs, chain_input, inputs)
             outputs.append(out.audio)
             params.update(prefixed(out.params, str(i)))
             branch_state.update(prefixed(out.state, str(i)))

@@ -208,6 +208,9 @@ class Controlled(Processor):
         self.latency = processor.latency
         self.reads_chain_input = getattr(controller, "source", "block") == "chain"
 
+    def accepts_input(self, name: str) -> bool:
+        return self.processor.accepts_input(name)
+
     def forward(
         self,
         x: Tensor,

@@ -92,3 +92,25 @@ def test_a_gain_parallel_passes_the_shared_gradcheck():
 def test_bad_input(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_extra_inputs_reach_the_blocks_that_take_them():
+    from ddsp_kit.controllers import Controlled, KnobController
+    from ddsp_kit.processors import ADSR, DryWet, Sine
+
+    x = noise(1, 1, 2000, seed=5)
+    key = 2.0 * noise(1, 1, 2000, seed=6)
+    duck = Compressor(FS, threshold_db=-30.0, ratio=8.0).double()
+    chain = Chain(Gain(FS, 0.0), DryWet(duck, 1.0), Controlled(Gain(FS), KnobController(1))).double()
+    knobs = torch.tensor([[0.5]], dtype=torch.float64)
+    keyed = chain(x, sidechain=key, knobs=knobs).audio
+    expected = chain.blocks[2](chain.blocks[1](chain.blocks[0](x).audio, sidechain=key).audio, knobs=knobs).audio
+    assert torch.equal(keyed, expected)
+    assert not torch.allclose(keyed, chain(x, knobs=knobs).audio)
+    assert_streams(chain, x, atol=1e-10, knobs=knobs, sidechain=key)
+    synth = Chain(Sine(FS, 440.0), ADSR(FS, release_ms=2.0)).double()
+    gate = (torch.arange(2000) < 1000).double().reshape(1, 1, -1)
+    held, released = synth(torch.zeros(1, 1, 2000, dtype=torch.float64)).audio, synth(torch.zeros(1, 1, 2000, dtype=torch.float64), gate=gate).audio
+    assert held[..., -200:].abs().max() > 10 * released[..., -200:].abs().max()
+    with pytest.raises(ValueError, match="takes the input 'gate'"):
+        Chain(Gain(FS))(x, gate=gate)

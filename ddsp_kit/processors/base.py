@@ -329,6 +329,12 @@ class Processor(Configurable):
             raise ValueError(f"state keys {stray} do not belong to {type(self).__name__} (state of another block?)")
         return Processed(y, params, {**own_next, **carried})
 
+    def accepts_input(self, name: str) -> bool:
+        """Whether ``forward`` takes the extra audio input ``name`` (``sidechain``, ``gate``...):
+        a named argument of ``process``; composite blocks ask their children."""
+        parameter = inspect.signature(self.process).parameters.get(name)
+        return parameter is not None and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+
     def resolve_knobs(self, knobs, x: Tensor) -> Optional[Tensor]:
         """The checked knobs of a block that reads them; None, or an error when given, for one that does not."""
         if self.num_knobs:

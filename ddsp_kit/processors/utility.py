@@ -124,7 +124,12 @@ class DryWet(Processor):
         self.processor = processor
         self.latency = processor.latency
 
-    def forward(self, x: Tensor, controls: Optional[Mapping[str, Tensor]] = None, state: Optional[State] = None) -> Processed:
+    def accepts_input(self, name: str) -> bool:
+        return self.processor.accepts_input(name)
+
+    def forward(
+        self, x: Tensor, controls: Optional[Mapping[str, Tensor]] = None, state: Optional[State] = None, **inputs: Tensor
+    ) -> Processed:
         """Process one block, as :meth:`Processor.forward`; controls, parameters
         and state named ``inner.<name>`` belong to the inner processor."""
         def own(mapping):
@@ -132,7 +137,7 @@ class DryWet(Processor):
 
         if state is not None and not isinstance(state, Mapping):
             raise TypeError(f"state must be the dict a previous call returned, got {type(state).__name__}")
-        wet = self.processor(x, nested(controls, "inner"), nested(state, "inner"))
+        wet = self.processor(x, nested(controls, "inner"), nested(state, "inner"), **inputs)
         mixed = super().forward(x, own(controls), own(state), wet=wet.audio)
         return Processed(
             mixed.audio, {**mixed.params, **prefixed(wet.params, "inner")}, {**mixed.state, **prefixed(wet.state, "inner")}
