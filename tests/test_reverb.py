@@ -343,12 +343,15 @@ def test_model_files_rebuild_every_reverb(tmp_path):
 def test_reverb_parameters_are_static_over_a_block():
     fdn = FeedbackDelayNetwork(8000, delays=[7, 11])
     moving = fdn.to_raw("rt60_low", torch.linspace(0.5, 1.0, 64)).reshape(1, 1, 64)
-    with pytest.raises(ValueError, match="must be static over a block"):
+    with pytest.raises(ValueError, match="held over each block"):
         fdn(torch.randn(1, 1, 64), {"rt60_low": moving})
     mix = fdn.to_raw("mix", torch.linspace(0.0, 1.0, 64)).reshape(1, 1, 64)
     assert_streams(fdn, torch.randn(1, 1, 64), {"mix": mix})  # mix may move per sample
+    # A held value that changes between streamed blocks is taken as it is, not ramped.
+    first = fdn(torch.randn(1, 1, 32), {"rt60_low": fdn.to_raw("rt60_low", 0.5).reshape(1, 1, 1)})
+    fdn(torch.randn(1, 1, 32), {"rt60_low": fdn.to_raw("rt60_low", 1.0).reshape(1, 1, 1)}, first.state)
     reverb = NoiseReverb(8000, duration=0.05, crossovers=[])
-    with pytest.raises(ValueError, match="must be static over a block"):
+    with pytest.raises(ValueError, match="held over each block"):
         reverb(torch.randn(1, 1, 64), {"band1_level_db": torch.zeros(1, 1, 8)})
 
 

@@ -143,7 +143,10 @@ def _header(model: Processor) -> Dict[str, Any]:
         "latency": int(model.latency),
         "num_knobs": int(model.num_knobs),
         "parameters": {
-            name: {"unit": s.unit, "minimum": s.minimum, "maximum": s.maximum, "default": s.default, "scale": s.scale}
+            name: {
+                "unit": s.unit, "minimum": s.minimum, "maximum": s.maximum, "default": s.default, "scale": s.scale,
+                "static": s.static,
+            }
             for name, s in model.specs.items()
         },
         "model": block_config(model),

@@ -57,6 +57,11 @@ class Parameter:
             ``"log"`` does the same on a log axis (``minimum > 0``), so that a
             step in ``raw`` is a ratio (octaves of frequency, factors of time).
 
+        static: the value is held over each block (one value per block, batch row
+            and channel): per-sample or frame-rate controls raise ValueError, and a
+            value that moved between streamed blocks is not ramped. For quantities
+            with no per-sample meaning (a reverb's decay time, an IR's level).
+
     A value at either end of the range maps to a raw value where the sigmoid's
     slope is about 1e-6: it is representable but barely learns, so defaults of
     learnable parameters belong inside the range.
@@ -73,6 +78,7 @@ class Parameter:
     maximum: float
     default: float
     scale: str = "linear"
+    static: bool = False
 
     def __post_init__(self):
         if self.scale not in SCALES:
@@ -118,10 +124,12 @@ class Parameter:
         return torch.logit(position.clamp(_EDGE, 1 - _EDGE)).to(dtype)
 
 
-def frequency_parameter(name: str, minimum: float, maximum: float, default: float, sample_rate: float) -> Parameter:
+def frequency_parameter(
+    name: str, minimum: float, maximum: float, default: float, sample_rate: float, static: bool = False
+) -> Parameter:
     """A log-scaled frequency in Hz whose range stops below Nyquist at ``sample_rate``."""
     top = min(maximum, 0.49 * check_sample_rate(sample_rate))
-    return Parameter(name, "Hz", minimum, top, min(default, top), scale="log")
+    return Parameter(name, "Hz", minimum, top, min(default, top), scale="log", static=static)
 
 
 class Processed(NamedTuple):
@@ -255,6 +263,11 @@ class Processor(Configurable):
 
     def _control(self, name: str, control, x: Tensor, previous: Optional[Tensor]) -> Tensor:
         """A control checked against ``x`` and upsampled to ``(B|1, C|1, 1|T)``."""
+        if self.specs[name].static and isinstance(control, Tensor) and control.dim() == 3 and control.shape[-1] != 1:
+            raise ValueError(
+                f"{type(self).__name__}: {name!r} is held over each block (static); pass one value per block "
+                f"(batch, channels, 1), got {tuple(control.shape)}"
+            )
         if not isinstance(control, Tensor) or control.dim() != 3:
             shape = tuple(control.shape) if isinstance(control, Tensor) else type(control).__name__
             raise ValueError(f"control {name!r} must be a (batch, channels, frames) tensor, got {shape}")
@@ -271,8 +284,8 @@ class Processor(Configurable):
             raise ValueError(f"control {name!r}: state from a block of shape {tuple(previous.shape[:2])}, control {tuple(control.shape)}")
         if count == samples:
             return control
-        if count == 1 and (previous is None or torch.equal(previous, control)):
-            return control  # static: no earlier value, or the same one
+        if count == 1 and (previous is None or self.specs[name].static or torch.equal(previous, control)):
+            return control  # static: no earlier value, the same one, or a parameter held per block
         # Frames; or one value per block that moved since the last block: ramped from
         # the last value, as a plugin smooths a parameter changed between blocks.
         return upsample_frames(control, samples, previous)

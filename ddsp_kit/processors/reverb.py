@@ -43,14 +43,7 @@ def _mix(default: float) -> Parameter:
 
 
 def _rt60(name: str, default: float) -> Parameter:
-    return Parameter(name, "s", 0.02, 20.0, default, scale="log")
-
-
-def _static(block: Processor, params: Dict[str, Tensor]) -> None:
-    """Raise ValueError when a parameter other than ``mix`` varies within the block."""
-    moving = sorted(name for name, value in params.items() if name != "mix" and value.shape[-1] > 1)
-    if moving:
-        raise ValueError(f"{type(block).__name__}: {moving} must be static over a block (controls with 1 frame); only mix may vary per sample")
+    return Parameter(name, "s", 0.02, 20.0, default, scale="log", static=True)
 
 
 def _unpack(kind, state: State):
@@ -87,7 +80,6 @@ class _Convolution(Processor):
         raise NotImplementedError
 
     def process(self, x, params, state):
-        _static(self, params)
         ir = self.impulse_response(params)
         if ir.dim() > 1 and ir.shape[-2] not in (1, x.shape[1]) and x.shape[1] != 1:
             raise ValueError(f"an impulse response with {ir.shape[-2]} channels does not fit audio with {x.shape[1]}")
@@ -195,7 +187,7 @@ class NoiseReverb(_Convolution):
         self.bands = len(crossovers) + 1
         specs = [_mix(0.3)]
         for i in range(1, self.bands + 1):
-            specs += [_rt60(f"band{i}_rt60", 1.0), Parameter(f"band{i}_level_db", "dB", -60.0, 12.0, 0.0)]
+            specs += [_rt60(f"band{i}_rt60", 1.0), Parameter(f"band{i}_level_db", "dB", -60.0, 12.0, 0.0, static=True)]
         super().__init__(sample_rate, specs, {"mix": mix, **initial}, partition)
         noise = band_noise(_length(self.sample_rate, duration, None), crossovers, self.sample_rate, seed)
         self.register_buffer("noise", noise.float(), persistent=False)
@@ -259,7 +251,7 @@ class FeedbackDelayNetwork(Processor):
         specs = [
             _rt60("rt60_low", 1.5),
             _rt60("rt60_high", 0.75),
-            frequency_parameter("crossover", 50.0, 10000.0, 2000.0, sample_rate),
+            frequency_parameter("crossover", 50.0, 10000.0, 2000.0, sample_rate, static=True),
             _mix(0.3),
         ]
         initial = {"rt60_low": rt60_low, "rt60_high": rt60_high, "crossover": crossover, "mix": mix}
@@ -296,7 +288,6 @@ class FeedbackDelayNetwork(Processor):
         return self.fixed_matrix
 
     def process(self, x, params, state):
-        _static(self, params)
         absorption = absorption_design(
             self.delays, params["rt60_low"][..., 0], params["rt60_high"][..., 0], params["crossover"][..., 0],
             sample_rate=self.sample_rate,
