@@ -1,0 +1,165 @@
+r"""The Lightning datamodule of paired recordings.
+
+:class:`PairedDataModule` finds the pairs of a folder in one of the layouts of
+:mod:`ddsp_kit.data.pairs` (or takes pair lists), and builds the train,
+validation and test :class:`~ddsp_kit.data.PairedAudioDataset` splits.
+Training crops are drawn anew each epoch: the training sampler's
+``set_epoch``, which the Trainer calls at the start of every epoch, passes the
+epoch to the training set (and reshuffles). With ``num_workers > 0`` workers
+are created afresh each epoch (not persistent), so they see the new epoch.
+"""
+
+from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
+
+import lightning
+import torch
+
+from ..data import SPLITS, Pair, PairedAudioDataset, plain_pairs, signaltrain_pairs, tonetwist_pairs
+
+__all__ = ["PairedDataModule", "LAYOUTS", "EpochSampler"]
+
+LAYOUTS = {"plain": plain_pairs, "tonetwist": tonetwist_pairs, "signaltrain": signaltrain_pairs}
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """Shuffled indices of a :class:`~ddsp_kit.data.PairedAudioDataset` whose ``set_epoch``
+    also draws the dataset's new crops.
+
+    Args:
+        dataset: the training set.
+        seed: seeds the shuffle, with the epoch.
+
+    Example:
+        >>> class Crops(list):
+        ...     epoch = 0
+        ...     def set_epoch(self, epoch): self.epoch = epoch
+        >>> crops = Crops(range(4)); sampler = EpochSampler(crops, seed=1)
+        >>> sampler.set_epoch(3); crops.epoch, sorted(sampler)
+        (3, [0, 1, 2, 3])
+    """
+
+    def __init__(self, dataset, seed: int = 0):
+        self.dataset, self.seed, self.epoch = dataset, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.dataset.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(len(self.dataset), generator=generator).tolist())
+
+
+class PairedDataModule(lightning.LightningDataModule):
+    r"""Train, validation and test splits of paired recordings, batched.
+
+    Args:
+        sample_rate: Hz, the rate of the recordings (see ``dataset_options`` to resample).
+        segment_samples: samples of each training item that the loss sees.
+        root: the folder holding the recordings (with ``layout``); or None with ``pairs``.
+        layout: ``"plain"``, ``"tonetwist"`` or ``"signaltrain"`` (:mod:`ddsp_kit.data.pairs`).
+        pairs: instead of ``root``: one list of :class:`~ddsp_kit.data.Pair`, split by
+            ``split_by`` and ``fractions``, or a dict ``{"train": [...],
+            "validation": [...], "test": [...]}`` of lists used whole (a split may be missing).
+        warmup_samples: samples before each item's segment that the loss ignores.
+        eval_segment_samples: segment of validation and test items (default
+            ``segment_samples``; metrics need at least 400 ms).
+        batch_size: items per batch.
+        num_workers: data-loading processes (0: in the main process).
+        split_by: ``"time"`` or ``"file"`` (see :class:`~ddsp_kit.data.PairedAudioDataset`).
+        fractions: train, validation and test fractions.
+        seed: seeds the file split, the training crops and the shuffle.
+        layout_options: further arguments of the layout function (e.g. ToneTwist ``knob_names``).
+        dataset_options: further :class:`~ddsp_kit.data.PairedAudioDataset` arguments
+            (``compensate_lag``, ``max_lag``, ``resample``, ``trim``).
+
+    Example:
+        >>> from ddsp_kit.data import Pair
+        >>> dm = PairedDataModule(16000, 4096, pairs={"train": [Pair("a.input.wav", "a.target.wav")]})
+        >>> dm.eval_segment_samples, dm.batch_size
+        (4096, 8)
+    """
+
+    def __init__(
+        self,
+        sample_rate: float,
+        segment_samples: int,
+        root: Optional[str] = None,
+        layout: str = "plain",
+        pairs: Union[None, Sequence[Pair], Mapping[str, Sequence[Pair]]] = None,
+        warmup_samples: int = 0,
+        eval_segment_samples: Optional[int] = None,
+        batch_size: int = 8,
+        num_workers: int = 0,
+        split_by: str = "time",
+        fractions: Tuple[float, float, float] = (0.6, 0.2, 0.2),
+        seed: int = 0,
+        layout_options: Optional[Mapping[str, Any]] = None,
+        dataset_options: Optional[Mapping[str, Any]] = None,
+    ):
+        super().__init__()
+        if (root is None) == (pairs is None):
+            raise ValueError("give exactly one of root (a folder, with layout) and pairs")
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
+        if isinstance(pairs, Mapping):
+            unknown = sorted(set(pairs) - set(SPLITS))
+            if unknown or not pairs:
+                raise ValueError(f"pairs by split takes keys among {SPLITS}, got {sorted(pairs)}")
+        for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        self.sample_rate, self.root, self.layout, self.pairs = sample_rate, root, layout, pairs
+        self.segment_samples, self.warmup_samples = segment_samples, warmup_samples
+        self.eval_segment_samples = segment_samples if eval_segment_samples is None else eval_segment_samples
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.split_by, self.fractions, self.seed = split_by, tuple(fractions), seed
+        self.layout_options, self.dataset_options = dict(layout_options or {}), dict(dataset_options or {})
+        self.datasets: Dict[str, PairedAudioDataset] = {}
+
+    def _dataset(self, split: str) -> Optional[PairedAudioDataset]:
+        """The split's dataset, or None for a split missing from pairs given by split."""
+        segment = self.segment_samples if split == "train" else self.eval_segment_samples
+        options = dict(
+            sample_rate=self.sample_rate, segment_samples=segment, warmup_samples=self.warmup_samples,
+            split=split, seed=self.seed, **self.dataset_options,
+        )
+        if isinstance(self.pairs, Mapping):
+            if not self.pairs.get(split):
+                return None
+            whole = tuple(float(s == split) for s in SPLITS)  # every pair's whole length in this split
+            return PairedAudioDataset(self.pairs[split], split_by="time", fractions=whole, **options)
+        pairs = self.pairs if self.pairs is not None else LAYOUTS[self.layout](self.root, **self.layout_options)
+        return PairedAudioDataset(pairs, split_by=self.split_by, fractions=self.fractions, **options)
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        """Build the datasets the stage needs (``fit``: train and validation; ``validate``, ``test``)."""
+        wanted = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",)}.get(stage, SPLITS)
+        for split in wanted:
+            if split not in self.datasets:
+                dataset = self._dataset(split)
+                if dataset is not None:
+                    self.datasets[split] = dataset
+
+    def _loader(self, split: str, **options):
+        """The split's loader; ``[]`` (no loader) for a split missing from pairs given by split."""
+        if split not in self.datasets:
+            if isinstance(self.pairs, Mapping):
+                return []
+            raise ValueError(f"no {split} data: call setup() first")
+        return torch.utils.data.DataLoader(
+            self.datasets[split], batch_size=self.batch_size, num_workers=self.num_workers, **options
+        )
+
+    def train_dataloader(self):
+        dataset = self.datasets.get("train")
+        return self._loader("train", sampler=EpochSampler(dataset, self.seed)) if dataset is not None else self._loader("train")
+
+    def val_dataloader(self):
+        return self._loader("validation")
+
+    def test_dataloader(self):
+        return self._loader("test")
