@@ -1,4 +1,4 @@
-"""Command line: ``ddsp-kit demo`` (the trainer's ``fit`` / ``test`` arrive with it)."""
+"""Command line: ``ddsp-kit demo`` and ``ddsp-kit process`` (the trainer's ``fit`` / ``test`` arrive next)."""
 
 import argparse
 import json
@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Optional, Sequence
 
 from .demo import fit_resonator
+from .inference import process_file
 from .kernels import available_backends
 
 
@@ -18,6 +19,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--sample-rate", type=int, default=48000, help="Hz")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--backend", choices=available_backends(), default=None, help="force a kernel backend")
+    process = commands.add_parser("process", help="run a model file on an audio file, streaming in blocks")
+    process.add_argument("model", help="model file (.safetensors) written by ddsp_kit")
+    process.add_argument("input", help="input audio file at the model's sample rate")
+    process.add_argument("output", help="output WAV (float32)")
+    process.add_argument("--block-size", type=int, default=512, help="samples per block (default 512)")
+    process.add_argument("--knobs", type=float, nargs="*", default=None, help="knob values in [0, 1]")
+    process.add_argument("--compensate-latency", action="store_true", help="shift the output earlier by the model's latency")
     return parser
 
 
@@ -35,6 +43,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         recovered = abs(result.fitted_hz - result.target_hz) < 0.01 * result.target_hz
         print(f"resonance recovered within 1%: {recovered}; final normalised error {result.final_loss:.2e}")
         return 0 if recovered else 1
+    if args.command == "process":
+        if args.block_size < 1:
+            _parser().error("--block-size must be at least 1")
+        try:
+            written = process_file(args.model, args.input, args.output, args.block_size, args.knobs, args.compensate_latency)
+        except ValueError as error:  # bad model file, audio or knobs: a message, not a traceback
+            _parser().exit(1, f"ddsp-kit process: {error}\n")
+        print(f"wrote {written}")
+        return 0
     return 2
 
 
