@@ -141,6 +141,13 @@ class Processed(NamedTuple):
     state: State
 
 
+@functools.lru_cache(maxsize=None)
+def _named_arguments(function) -> frozenset:
+    """The arguments ``function`` takes by name (read once per class: chains ask on every block call)."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return frozenset(name for name, p in inspect.signature(function).parameters.items() if p.kind in kinds)
+
+
 def nested(mapping: Optional[Mapping[str, Tensor]], prefix: str) -> Dict[str, Tensor]:
     """The entries of ``mapping`` under ``prefix.``, with the prefix removed (a child block's share)."""
     head = prefix + "."
@@ -345,8 +352,7 @@ class Processor(Configurable):
     def accepts_input(self, name: str) -> bool:
         """Whether ``forward`` takes the extra audio input ``name`` (``sidechain``, ``gate``...):
         a named argument of ``process``; composite blocks ask their children."""
-        parameter = inspect.signature(self.process).parameters.get(name)
-        return parameter is not None and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+        return name in _named_arguments(type(self).process)
 
     def resolve_knobs(self, knobs, x: Tensor) -> Optional[Tensor]:
         """The checked knobs of a block that reads them; None, or an error when given, for one that does not."""

@@ -77,7 +77,7 @@ class _Convolution(Processor):
 
     def impulse_response(self, params: Dict[str, Tensor]) -> Tensor:
         """The IR, ``(L,)`` or ``(batch or 1, channels or 1, L)``, for physical ``params``."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement impulse_response()")
 
     def process(self, x, params, state):
         ir = self.impulse_response(params)
