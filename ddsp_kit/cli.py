@@ -1,7 +1,15 @@
-"""Command line: ``ddsp-kit demo`` and ``ddsp-kit process`` (the trainer's ``fit`` / ``test`` arrive next)."""
+"""Command line of ddsp_kit.
+
+``ddsp-kit fit | validate | test | predict -c recipes/<name>.yaml`` train and
+evaluate models (LightningCLI, see :mod:`ddsp_kit.train.cli`; ``ddsp-kit fit
+--help`` lists every option); ``ddsp-kit process MODEL in.wav out.wav`` runs a
+model file on audio; ``ddsp-kit demo`` fits a resonant filter in seconds.
+"""
 
 import argparse
 import json
+import logging
+import sys
 from dataclasses import asdict
 from typing import Optional, Sequence
 
@@ -13,6 +21,8 @@ from .kernels import available_backends
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ddsp-kit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("fit", "train a model from a recipe"), ("validate", "validate a checkpoint"), ("test", "test a checkpoint"), ("predict", "write a checkpoint's test-split output as WAV")):
+        commands.add_parser(name, help=f"{text}: ddsp-kit {name} -c recipes/<name>.yaml (see ddsp-kit {name} --help)", add_help=False)
     demo = commands.add_parser("demo", help="fit a resonant filter to filtered noise through the IIR kernels")
     demo.add_argument("--steps", type=int, default=400, help="optimiser steps (default 400)")
     demo.add_argument("--target-hz", type=float, default=2500.0, help="resonance to recover, Hz")
@@ -29,7 +39,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _train(argv: Sequence[str]) -> int:
+    """Run a LightningCLI subcommand; bad values in a recipe end with a message, not a traceback."""
+    from .train.cli import EffectCLI  # imports lightning's CLI only when training
+
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("ddsp_kit").setLevel(logging.INFO)  # the data-quality report, the model file written
+    try:
+        cli = EffectCLI(argv)
+    except ValueError as error:
+        print(f"ddsp-kit {argv[0]}: error: {error}", file=sys.stderr)
+        return 1
+    if cli.summary:
+        print(cli.summary)
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("fit", "validate", "test", "predict"):
+        return _train(argv)
     args = _parser().parse_args(argv)
     if args.command == "demo":
         if not 0 < args.target_hz < args.sample_rate / 2:

@@ -164,3 +164,26 @@ def test_clear_errors(tmp_path):
         PairedDataModule(RATE, 2048)
     with pytest.raises(ValueError, match="layout"):
         PairedDataModule(RATE, 2048, root=str(folder), layout="nam")
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "newton"])
+def test_second_order_optimizers_fit_in_a_few_steps(tmp_path, optimizer):
+    """Gain and a one-band EQ against tanh(0.5 x): a handful of L-BFGS or Newton steps get below Adam's 30."""
+    lightning.seed_everything(0)
+    datamodule = _datamodule(_write_pairs(tmp_path / "data"), batch_size=8)
+    module = EffectModule(Gain(RATE, 0.0), loss={"esr": 1.0}, lr=1.0, optimizer=optimizer)
+    trainer = _trainer(tmp_path, 4, check_val_every_n_epoch=100)
+    trainer.fit(module, datamodule=datamodule)
+    assert trainer.global_step == 4
+    assert abs(module.model.values()["gain_db"] + 6.0) < 1.0
+    trainer.save_checkpoint(tmp_path / "second.ckpt")
+    assert torch.load(tmp_path / "second.ckpt", weights_only=False)["optimizer_states"][0]["state"]  # resumable
+
+
+def test_optimizer_options_are_checked():
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        EffectModule(Gain(RATE), optimizer="sgd")
+    with pytest.raises(ValueError, match="drop the scheduler"):
+        EffectModule(Gain(RATE), optimizer="newton", scheduler={"type": "StepLR", "args": {"step_size": 1}})
+    with pytest.raises(ValueError, match="bad optimizer_options for lbfgs"):
+        EffectModule(Gain(RATE), optimizer="lbfgs", optimizer_options={"momentum": 0.9}).configure_optimizers()

@@ -6,12 +6,15 @@
   split by time or by file.
 * :mod:`ddsp_kit.data.alignment`: constant lag and polarity of a target.
 * :mod:`ddsp_kit.data.quality`: the data-quality report to read before training.
+* :mod:`ddsp_kit.data.synthetic`: a built-in pair (synthetic music through a
+  reference effect written with scipy) for runs without a download.
 """
 
 from .alignment import check_polarity, estimate_lag
 from .dataset import SPLITS, PairedAudioDataset
 from .pairs import Pair, plain_pairs, signaltrain_pairs, tonetwist_pairs
 from .quality import format_report, quality_report, signal_quality
+from .synthetic import SYNTHETIC_DEVICES, cache_dir, render_synthetic, synthetic_music
 
 __all__ = [
     "Pair",
@@ -25,4 +28,8 @@ __all__ = [
     "format_report",
     "quality_report",
     "signal_quality",
+    "synthetic_music",
+    "SYNTHETIC_DEVICES",
+    "render_synthetic",
+    "cache_dir",
 ]

@@ -9,15 +9,18 @@ sanity check.
 """
 
 import logging
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import lightning
+import soundfile
 import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
 
 from .. import plot
 from ..processors.base import Processor
 
-__all__ = ["AudioExamples", "ResponsePlots", "LINEAR_BLOCKS", "linear_blocks"]
+__all__ = ["AudioExamples", "ResponsePlots", "PredictionWriter", "LINEAR_BLOCKS", "linear_blocks"]
 
 logger = logging.getLogger(__name__)
 
@@ -137,3 +140,36 @@ class ResponsePlots(lightning.Callback):
         for tag, figure in figures.items():
             for experiment in experiments:
                 experiment.add_figure(tag, figure, trainer.global_step, close=False)
+
+
+class PredictionWriter(BasePredictionWriter):
+    """Write each predicted item as WAV files (float32): ``<folder>/<batch>_<item>.<kind>.wav``.
+
+    Args:
+        folder: where the files go (created when missing).
+        kinds: which spans of :meth:`~ddsp_kit.train.EffectModule.predict_step` to write,
+            among ``"input"``, ``"prediction"`` and ``"target"``.
+
+    Channels are written as the file's channels. ``written`` lists the paths.
+
+    Example:
+        >>> PredictionWriter("predictions", kinds=("prediction",)).kinds
+        ('prediction',)
+    """
+
+    def __init__(self, folder: str = "predictions", kinds: Sequence[str] = ("input", "prediction", "target")):
+        super().__init__(write_interval="batch")
+        unknown = sorted(set(kinds) - {"input", "prediction", "target"})
+        if unknown or not kinds:
+            raise ValueError(f"kinds are among 'input', 'prediction' and 'target', got {list(kinds)!r}")
+        self.folder, self.kinds = Path(folder), tuple(kinds)
+        self.written: List[Path] = []
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        rate = int(round(pl_module.sample_rate))
+        for kind in self.kinds:
+            for item, audio in enumerate(prediction[kind].detach().float().cpu()):
+                path = self.folder / f"{batch_idx:04d}_{item:02d}.{kind}.wav"
+                soundfile.write(path, audio.T.numpy(), rate, subtype="FLOAT")
+                self.written.append(path)

@@ -9,14 +9,30 @@ epoch to the training set (and reshuffles). With ``num_workers > 0`` workers
 are created afresh each epoch (not persistent), so they see the new epoch.
 """
 
+import logging
+from pathlib import Path
 from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 import lightning
 import torch
 
-from ..data import SPLITS, Pair, PairedAudioDataset, plain_pairs, signaltrain_pairs, tonetwist_pairs
+from ..data import (
+    SPLITS,
+    SYNTHETIC_DEVICES,
+    Pair,
+    PairedAudioDataset,
+    cache_dir,
+    format_report,
+    plain_pairs,
+    quality_report,
+    render_synthetic,
+    signaltrain_pairs,
+    tonetwist_pairs,
+)
 
-__all__ = ["PairedDataModule", "LAYOUTS", "EpochSampler"]
+__all__ = ["PairedDataModule", "SyntheticDataModule", "LAYOUTS", "EpochSampler"]
+
+logger = logging.getLogger(__name__)
 
 LAYOUTS = {"plain": plain_pairs, "tonetwist": tonetwist_pairs, "signaltrain": signaltrain_pairs}
 
@@ -119,6 +135,7 @@ class PairedDataModule(lightning.LightningDataModule):
         self.split_by, self.fractions, self.seed = split_by, tuple(fractions), seed
         self.layout_options, self.dataset_options = dict(layout_options or {}), dict(dataset_options or {})
         self.datasets: Dict[str, PairedAudioDataset] = {}
+        self.quality: Optional[str] = None
 
     def _dataset(self, split: str) -> Optional[PairedAudioDataset]:
         """The split's dataset, or None for a split missing from pairs given by split."""
@@ -136,13 +153,21 @@ class PairedDataModule(lightning.LightningDataModule):
         return PairedAudioDataset(pairs, split_by=self.split_by, fractions=self.fractions, **options)
 
     def setup(self, stage: Optional[str] = None) -> None:
-        """Build the datasets the stage needs (``fit``: train and validation; ``validate``, ``test``)."""
-        wanted = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",)}.get(stage, SPLITS)
-        for split in wanted:
+        """Build the datasets the stage needs (``fit``: train and validation; ``validate``;
+        ``test`` and ``predict``: test).
+
+        The training set's data-quality report (:func:`~ddsp_kit.data.format_report`)
+        is logged at INFO level and kept in ``quality``.
+        """
+        wanted = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",), "predict": ("test",)}
+        for split in wanted.get(stage, SPLITS):
             if split not in self.datasets:
                 dataset = self._dataset(split)
                 if dataset is not None:
                     self.datasets[split] = dataset
+        if "train" in self.datasets and self.quality is None:
+            self.quality = format_report(quality_report(self.datasets["train"]))
+            logger.info("data-quality report of the training split:\n%s", self.quality)
 
     def _loader(self, split: str, **options):
         """The split's loader; ``[]`` (no loader) for a split missing from pairs given by split."""
@@ -163,3 +188,65 @@ class PairedDataModule(lightning.LightningDataModule):
 
     def test_dataloader(self):
         return self._loader("test")
+
+    def predict_dataloader(self):
+        """The test split, in order (``ddsp-kit predict`` writes the model's output for it)."""
+        return self._loader("test")
+
+
+class SyntheticDataModule(PairedDataModule):
+    r"""The built-in dataset: synthetic music through a reference effect, rendered on first use.
+
+    :func:`~ddsp_kit.data.render_synthetic` writes one pair into
+    ``root/<device>/`` (default root: :func:`~ddsp_kit.data.cache_dir`), split by
+    time into train, validation and test spans; no download.
+
+    Args:
+        sample_rate: Hz.
+        segment_samples: samples of each training item that the loss sees.
+        device: a key of :data:`~ddsp_kit.data.SYNTHETIC_DEVICES`.
+        seconds: length of the rendered pair.
+        render_seed: seeds the synthetic input.
+        root: cache folder of the renders.
+        warmup_samples, eval_segment_samples, batch_size, num_workers, fractions, seed,
+            dataset_options: as :class:`PairedDataModule`.
+
+    Example:
+        >>> import tempfile
+        >>> dm = SyntheticDataModule(16000, 4096, seconds=6.0, root=tempfile.mkdtemp(), eval_segment_samples=8000)
+        >>> dm.setup("fit"); len(dm.datasets["train"]), len(dm.datasets["validation"])  # 3.6 s / 4096, 1.2 s / 8000
+        (14, 2)
+    """
+
+    def __init__(
+        self,
+        sample_rate: float = 48000,
+        segment_samples: int = 8192,
+        device: str = "overdrive",
+        seconds: float = 60.0,
+        render_seed: int = 0,
+        root: Optional[str] = None,
+        warmup_samples: int = 0,
+        eval_segment_samples: Optional[int] = None,
+        batch_size: int = 8,
+        num_workers: int = 0,
+        fractions: Tuple[float, float, float] = (0.6, 0.2, 0.2),
+        seed: int = 0,
+        dataset_options: Optional[Mapping[str, Any]] = None,
+    ):
+        if device not in SYNTHETIC_DEVICES:
+            raise ValueError(f"device must be one of {sorted(SYNTHETIC_DEVICES)}, got {device!r}")
+        super().__init__(
+            sample_rate, segment_samples, root=str(Path(root or cache_dir() / "synthetic") / device),
+            warmup_samples=warmup_samples, eval_segment_samples=eval_segment_samples, batch_size=batch_size,
+            num_workers=num_workers, split_by="time", fractions=fractions, seed=seed, dataset_options=dataset_options,
+        )
+        self.device, self.seconds, self.render_seed = device, seconds, render_seed
+
+    def prepare_data(self) -> None:
+        """Render the pair unless a matching render is cached."""
+        render_synthetic(self.root, self.device, self.sample_rate, self.seconds, self.render_seed)
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        self.prepare_data()  # a no-op once rendered; lets the module be used without a Trainer
+        super().setup(stage)

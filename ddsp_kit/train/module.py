@@ -11,6 +11,14 @@ delays its output by ``L`` samples, so the loss compares
 ``output[..., warmup + L:]`` with ``target[..., warmup:N - L]`` (``N`` the
 item length): ``segment - L`` samples of each item count.
 
+Optimizers. ``"adam"`` (the default) for any model; ``"lbfgs"``
+(:class:`torch.optim.LBFGS` with a strong-Wolfe line search) and ``"newton"``
+(:class:`~ddsp_kit.train.second_order.NewtonCG`: damped Newton on
+Hessian-vector products through the kernels) for gray-box models with few
+parameters, best on full-length batches (a fixed batch or few, large items),
+where they converge in tens of steps. ``"newton"`` runs Lightning's manual
+optimization, so Trainer gradient clipping does not apply to it.
+
 Seeding (``lightning.seed_everything``), gradient clipping
 (``Trainer(gradient_clip_val=...)``), precision and devices are the
 Trainer's business; this module holds the model, the loss and the optimizer.
@@ -27,8 +35,9 @@ from .. import metrics
 from ..export.model_file import PathLike, block_config, build_block, save_model
 from ..losses import CompositeLoss, MRSTFTLoss
 from ..processors.base import Processor
+from .second_order import NewtonCG
 
-__all__ = ["EffectModule", "DEFAULT_LOSS", "SCHEDULERS"]
+__all__ = ["EffectModule", "DEFAULT_LOSS", "SCHEDULERS", "OPTIMIZERS"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +46,7 @@ Tensor = torch.Tensor
 DEFAULT_LOSS = {"esr": 1.0, "mrstft": 0.1}
 # Learning-rate schedulers a config may name (torch.optim.lr_scheduler classes).
 SCHEDULERS = ("StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau")
+OPTIMIZERS = ("adam", "lbfgs", "newton")
 
 
 def _positive(name: str, value) -> float:
@@ -71,8 +81,11 @@ class EffectModule(lightning.LightningModule):
             default ``{"esr": 1.0, "mrstft": 0.1}``.
         loss_options: constructor arguments by loss name, e.g.
             ``{"esr": {"pre_emphasis": 0.95}}``.
-        lr: Adam's learning rate.
+        lr: the learning rate (Adam's; L-BFGS's step scale, 1 is usual; unused by Newton).
         weight_decay: Adam's weight decay.
+        optimizer: one of ``OPTIMIZERS`` (see the module documentation).
+        optimizer_options: further arguments of the optimizer (e.g. ``{"history_size": 20}``
+            for L-BFGS, ``{"damping": 1e-2}`` for Newton).
         scheduler: optional ``{"type": one of SCHEDULERS, "args": {...},
             "interval": "epoch" or "step"}``; ``ReduceLROnPlateau`` watches ``val/loss``.
         sample_rate: Hz; default (None) the model's. Must equal the model's.
@@ -102,6 +115,8 @@ class EffectModule(lightning.LightningModule):
         weight_decay: float = 0.0,
         scheduler: Optional[Mapping[str, Any]] = None,
         sample_rate: Optional[float] = None,
+        optimizer: str = "adam",
+        optimizer_options: Optional[Mapping[str, Any]] = None,
     ):
         super().__init__()
         if isinstance(model, Mapping):
@@ -120,6 +135,12 @@ class EffectModule(lightning.LightningModule):
         self.lr = _positive("lr", lr)
         self.weight_decay = float(weight_decay)
         self.scheduler = _check_scheduler(scheduler)
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+        if optimizer == "newton" and self.scheduler is not None:
+            raise ValueError("the Newton optimizer adapts its own damping: drop the scheduler")
+        self.optimizer_name, self.optimizer_options = optimizer, dict(optimizer_options or {})
+        self.automatic_optimization = optimizer != "newton"
         self.save_hyperparameters(
             {
                 "model": block_config(model),
@@ -129,6 +150,8 @@ class EffectModule(lightning.LightningModule):
                 "weight_decay": self.weight_decay,
                 "scheduler": self.scheduler,
                 "sample_rate": self.sample_rate,
+                "optimizer": optimizer,
+                "optimizer_options": self.optimizer_options,
             }
         )
 
@@ -169,10 +192,21 @@ class EffectModule(lightning.LightningModule):
                 )
 
     def setup(self, stage: str) -> None:
-        """Check the segment lengths of an attached datamodule exposing ``segment_samples``."""
+        """Check an attached datamodule's sample rate and segment lengths (when it exposes them)."""
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        rate = getattr(datamodule, "sample_rate", None)
+        if rate is not None and float(rate) != self.sample_rate:
+            raise ValueError(f"the data's sample rate {rate} Hz differs from the model's {self.sample_rate:g} Hz")
         if datamodule is not None and hasattr(datamodule, "segment_samples"):
             self.check_segments(datamodule.segment_samples, getattr(datamodule, "eval_segment_samples", None))
+
+    def on_fit_start(self) -> None:
+        """Log the datamodule's data-quality report (``quality``) as text to loggers that take text."""
+        report = getattr(getattr(self.trainer, "datamodule", None), "quality", None)
+        if report:
+            for experiment in [lg.experiment for lg in self.trainer.loggers]:
+                if callable(getattr(experiment, "add_text", None)):
+                    experiment.add_text("data/quality", f"```\n{report}\n```", self.global_step)
 
     def forward(self, x: Tensor, knobs: Optional[Tensor] = None):
         """Run the model on ``x`` ``(batch, channels, samples)``; ``knobs`` ``(batch, K)`` reach it when it reads knobs."""
@@ -207,18 +241,34 @@ class EffectModule(lightning.LightningModule):
         return result.total
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor:
-        prediction, target, _ = self.aligned(batch)
-        return self._loss(prediction, target, "train", target.shape[0])
+        if self.automatic_optimization:
+            prediction, target, _ = self.aligned(batch)
+            return self._loss(prediction, target, "train", target.shape[0])
 
-    def _evaluate(self, batch: Mapping[str, Any], split: str) -> Dict[str, Any]:
+        def closure() -> Tensor:  # NewtonCG's closure: the loss with its graph, no backward
+            prediction, target, _ = self.aligned(batch)
+            return self.loss(prediction, target).total
+
+        loss = self.optimizers().step(closure)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=batch["target"].shape[0])
+        self.log("train/damping", self.optimizers().optimizer.state["damping"], on_step=True, on_epoch=False)
+        return loss
+
+    def _spans(self, batch: Mapping[str, Any]) -> Dict[str, Any]:
+        """The compared spans of ``input``, ``prediction`` (detached) and ``target``, and the model's ``params``."""
         prediction, target, params = self.aligned(batch)
-        size = target.shape[0]
-        loss = self._loss(prediction, target, split, size)
-        report = metrics.evaluate(prediction, target, self.sample_rate)
-        self.log_dict({f"{split}/{name}": float(value) for name, value in report.items()}, batch_size=size)
         start = int(torch.as_tensor(batch.get("warmup", 0)).reshape(-1)[0])
         dry = batch["input"][..., start:start + target.shape[-1]]
-        return {"loss": loss, "input": dry, "prediction": prediction.detach(), "target": target, "params": params}
+        return {"input": dry, "prediction": prediction.detach(), "target": target, "params": params}
+
+    def _evaluate(self, batch: Mapping[str, Any], split: str) -> Dict[str, Any]:
+        spans = self._spans(batch)
+        prediction, target = spans["prediction"], spans["target"]
+        size = target.shape[0]
+        spans["loss"] = self._loss(prediction, target, split, size)
+        report = metrics.evaluate(prediction, target, self.sample_rate)
+        self.log_dict({f"{split}/{name}": float(value) for name, value in report.items()}, batch_size=size)
+        return spans
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> Dict[str, Any]:
         """The loss terms and :func:`ddsp_kit.metrics.evaluate` values, logged as epoch means.
@@ -232,8 +282,22 @@ class EffectModule(lightning.LightningModule):
         """As :meth:`validation_step`, logged under ``test/``."""
         return self._evaluate(batch, "test")
 
+    def predict_step(self, batch: Mapping[str, Any], batch_idx: int) -> Dict[str, Any]:
+        """The compared spans of ``input``, ``prediction`` and ``target``, and the model's ``params``."""
+        return self._spans(batch)
+
     def configure_optimizers(self):
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        options = dict(self.optimizer_options)
+        try:
+            if self.optimizer_name == "newton":
+                return NewtonCG(self.model.parameters(), **options)
+            if self.optimizer_name == "lbfgs":
+                options.setdefault("line_search_fn", "strong_wolfe")
+                optimizer = torch.optim.LBFGS(self.model.parameters(), lr=self.lr, **options)
+            else:
+                optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay, **options)
+        except TypeError as error:
+            raise ValueError(f"bad optimizer_options for {self.optimizer_name}: {error}") from error
         if self.scheduler is None:
             return optimizer
         scheduler_class = getattr(torch.optim.lr_scheduler, self.scheduler["type"])
