@@ -72,7 +72,7 @@ class Pair:
 
 
 def _folder(root) -> Path:
-    root = Path(root)
+    root = Path(root).expanduser()
     if not root.is_dir():
         raise ValueError(f"{root}: not a folder")
     return root

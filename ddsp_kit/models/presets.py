@@ -11,6 +11,8 @@ preset          blocks
 ``fuzz``        EQ -> gain -> biased waveshaper whose bias follows the input
                 level (a time-varying controller: the transistor's bias
                 shift) -> EQ
+``pedals``      compressor into overdrive: EQ -> compressor -> drive gain ->
+                waveshaper -> EQ -> gain (a typical pedalboard)
 ``amp``         EQ -> preamp waveshaper -> tone stack (low shelf, mid peak,
                 high shelf) -> power-amp waveshaper -> cabinet FIR
 ``reverb``      EQ -> reverb with its dry/wet mix: a feedback delay network
@@ -145,6 +147,25 @@ def fuzz(sample_rate: float, control: str = "time-varying", num_knobs: int = 0, 
     )
 
 
+def pedals(sample_rate: float, control: str = "static", num_knobs: int = 0, shaper: str = "tanh", bands: int = 2) -> Chain:
+    """A compressor into an overdrive: EQ -> compressor -> drive gain -> waveshaper -> EQ -> gain.
+
+    Args:
+        sample_rate: Hz.
+        control: one of ``CONTROLS``, for the compressor, the drive and the shaper.
+        num_knobs: knob count for the knob-conditioned controls.
+        shaper: ``"tanh"``, ``"asymmetric"`` or ``"rational"``.
+        bands: peak bands of each EQ.
+
+    Example:
+        >>> [type(block).__name__ for block in pedals(48000).blocks]
+        ['ParametricEQ', 'Compressor', 'Gain', 'Tanh', 'ParametricEQ', 'Gain']
+    """
+    dynamics = compressor(sample_rate, control, num_knobs, bands).blocks
+    drive = overdrive(sample_rate, control, num_knobs, shaper, bands).blocks
+    return Chain(dynamics[0], dynamics[1], *drive[1:], Gain(sample_rate, 0.0))
+
+
 def amp(sample_rate: float, control: str = "static", num_knobs: int = 0, cabinet_taps: int = 512) -> Chain:
     """Guitar amp: EQ -> preamp shaper -> tone stack -> power-amp shaper -> cabinet FIR.
 
@@ -208,4 +229,12 @@ def hybrid(sample_rate: float, base: str = "overdrive", control: str = "static",
     return Parallel(PRESETS[base](sample_rate, control=control, num_knobs=num_knobs), residual, gains_db=[0.0, -40.0])
 
 
-PRESETS = {"compressor": compressor, "overdrive": overdrive, "fuzz": fuzz, "amp": amp, "reverb": reverb, "hybrid": hybrid}
+PRESETS = {
+    "compressor": compressor,
+    "overdrive": overdrive,
+    "fuzz": fuzz,
+    "pedals": pedals,
+    "amp": amp,
+    "reverb": reverb,
+    "hybrid": hybrid,
+}

@@ -11,8 +11,8 @@ Trainer's arguments; ``checkpoint`` those of the ModelCheckpoint callback
 
 ``fit`` then (unless ``--test_after_fit false``) restores the best checkpoint,
 validates and tests it, writes the model file (``--export``, default
-``<log dir>/model.safetensors``) and :attr:`EffectCLI.summary` holds the
-metrics table. ``predict`` writes the test split's predictions as WAV files
+``<log dir>/model.safetensors``); :attr:`EffectCLI.results` holds the metrics
+by split and :attr:`EffectCLI.summary` their table. ``predict`` writes the test split's predictions as WAV files
 (:class:`PredictionWriter`, default folder ``<log dir>/predictions``).
 """
 
@@ -62,6 +62,7 @@ class EffectCLI(LightningCLI):
 
     def __init__(self, args: Optional[Sequence[str]] = None, run: bool = True):
         self.summary: Optional[str] = None
+        self.results: Dict[str, Dict[str, float]] = {}
         self.exported: Optional[Path] = None
         self.written: List[Path] = []
         super().__init__(
@@ -92,7 +93,7 @@ class EffectCLI(LightningCLI):
         ckpt = best or None  # None: the weights as trained
         results = {"validation": self.trainer.validate(self.model, datamodule=self.datamodule, ckpt_path=ckpt, verbose=False)}
         results["test"] = self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt, verbose=False)
-        results = {split: values[0] for split, values in results.items() if values}
+        self.results = results = {split: values[0] for split, values in results.items() if values}
         self.exported = self.model.export(config["export"] or self._log_dir() / "model.safetensors")
         self.summary = format_summary(results) + f"\ncheckpoint: {best or '(none)'}\nmodel file: {self.exported}"
 
