@@ -187,3 +187,13 @@ def test_optimizer_options_are_checked():
         EffectModule(Gain(RATE), optimizer="newton", scheduler={"type": "StepLR", "args": {"step_size": 1}})
     with pytest.raises(ValueError, match="bad optimizer_options for lbfgs"):
         EffectModule(Gain(RATE), optimizer="lbfgs", optimizer_options={"momentum": 0.9}).configure_optimizers()
+
+
+def test_distributed_data_parallel_on_two_cpu_processes(tmp_path):
+    """Lightning's own DDP (spawned, gloo on CPU): each process draws its half of the crops, the epoch reaches them."""
+    lightning.seed_everything(0)
+    datamodule = _datamodule(_write_pairs(tmp_path / "data"), batch_size=2)
+    module = EffectModule(Gain(RATE, 0.0), loss={"esr": 1.0}, lr=0.05)
+    trainer = _trainer(tmp_path, 6, accelerator="cpu", devices=2, strategy="ddp_spawn", check_val_every_n_epoch=100)
+    trainer.fit(module, datamodule=datamodule)  # the spawned processes train; their weights come back
+    assert module.model.values()["gain_db"] < -0.1

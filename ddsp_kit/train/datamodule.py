@@ -11,7 +11,7 @@ are created afresh each epoch (not persistent), so they see the new epoch.
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import lightning
 import torch
@@ -37,36 +37,44 @@ logger = logging.getLogger(__name__)
 LAYOUTS = {"plain": plain_pairs, "tonetwist": tonetwist_pairs, "signaltrain": signaltrain_pairs}
 
 
-class EpochSampler(torch.utils.data.Sampler):
+class EpochSampler(torch.utils.data.DistributedSampler):
     """Shuffled indices of a :class:`~ddsp_kit.data.PairedAudioDataset` whose ``set_epoch``
-    also draws the dataset's new crops.
+    also draws the dataset's new crops; a ``DistributedSampler``, so under a distributed
+    strategy each process takes its share and Lightning keeps it (and calls ``set_epoch``).
 
     Args:
         dataset: the training set.
-        seed: seeds the shuffle, with the epoch.
+        seed: seeds the shuffle, with the epoch (the same on every process).
+        num_replicas: processes sharing the data (default 1, or the world size when
+            ``torch.distributed`` is initialised).
+        rank: this process's index among them.
+
+    The permutation is padded by repetition to a multiple of ``num_replicas`` so every
+    process runs the same number of steps (``DistributedSampler``'s rule).
 
     Example:
         >>> class Crops(list):
         ...     epoch = 0
         ...     def set_epoch(self, epoch): self.epoch = epoch
-        >>> crops = Crops(range(4)); sampler = EpochSampler(crops, seed=1)
+        >>> crops = Crops(range(5)); sampler = EpochSampler(crops, seed=1)
         >>> sampler.set_epoch(3); crops.epoch, sorted(sampler)
-        (3, [0, 1, 2, 3])
+        (3, [0, 1, 2, 3, 4])
+        >>> halves = [list(EpochSampler(crops, 1, num_replicas=2, rank=r)) for r in (0, 1)]
+        >>> len(halves[0]), len(halves[1]), sorted(set(halves[0] + halves[1]))
+        (3, 3, [0, 1, 2, 3, 4])
     """
 
-    def __init__(self, dataset, seed: int = 0):
-        self.dataset, self.seed, self.epoch = dataset, seed, 0
+    def __init__(self, dataset, seed: int = 0, num_replicas: Optional[int] = None, rank: Optional[int] = None):
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        if num_replicas is None:
+            num_replicas = torch.distributed.get_world_size() if distributed else 1
+        if rank is None:
+            rank = torch.distributed.get_rank() if distributed else 0
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=False)
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        super().set_epoch(epoch)
         self.dataset.set_epoch(epoch)
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(len(self.dataset), generator=generator).tolist())
 
 
 class PairedDataModule(lightning.LightningDataModule):

@@ -235,9 +235,10 @@ class EffectModule(lightning.LightningModule):
     def _loss(self, prediction: Tensor, target: Tensor, split: str, batch_size: int) -> Tensor:
         result = self.loss(prediction, target)
         on_step = split == "train"
-        self.log(f"{split}/loss", result.total, prog_bar=True, on_step=on_step, on_epoch=True, batch_size=batch_size)
+        # sync_dist: epoch means over every process under a distributed strategy (a no-op on one device)
+        self.log(f"{split}/loss", result.total, prog_bar=True, on_step=on_step, on_epoch=True, batch_size=batch_size, sync_dist=True)
         for name, value in result.terms.items():
-            self.log(f"{split}/{name}", value, on_step=on_step, on_epoch=True, batch_size=batch_size)
+            self.log(f"{split}/{name}", value, on_step=on_step, on_epoch=True, batch_size=batch_size, sync_dist=True)
         return result.total
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor:
@@ -267,7 +268,7 @@ class EffectModule(lightning.LightningModule):
         size = target.shape[0]
         spans["loss"] = self._loss(prediction, target, split, size)
         report = metrics.evaluate(prediction, target, self.sample_rate)
-        self.log_dict({f"{split}/{name}": float(value) for name, value in report.items()}, batch_size=size)
+        self.log_dict({f"{split}/{name}": float(value) for name, value in report.items()}, batch_size=size, sync_dist=True)
         return spans
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> Dict[str, Any]:
