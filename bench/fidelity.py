@@ -164,7 +164,7 @@ def main() -> None:
                             entry = run_nam(device, model[4:], folder, args.budget_s, Path(scratch), args.nam_python)
                         else:
                             entry = run_ours(device, model, folder, args.budget_s, Path(scratch))
-                    except (RuntimeError, FileNotFoundError) as error:
+                    except Exception as error:  # one model's failure is a table row, not the end of the run
                         entry = {"error": str(error).strip().splitlines()[-1] if str(error).strip() else repr(error)}
                 entry.update(budget_s=args.budget_s, date=time.strftime("%Y-%m-%d"))
                 results[f"{device}/{model}"] = entry

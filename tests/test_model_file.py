@@ -184,3 +184,17 @@ def test_black_box_round_trip_is_bit_exact(name, tmp_path):
     x = torch.randn(2, 1, 300, generator=torch.Generator().manual_seed(1))
     extra = {"knobs": torch.tensor([[0.2, 0.9], [0.6, 0.1]])} if model.num_knobs else {}
     assert torch.equal(model(x, **extra).audio, loaded(x, **extra).audio)
+
+
+def test_a_fresh_process_loads_chains_and_presets_from_the_export_module_alone(tmp_path):
+    """load_model registers every block class itself (a script importing only ddsp_kit.export must work)."""
+    import subprocess
+    import sys
+
+    from ddsp_kit.models import pedals
+
+    path = save_model(pedals(16000), tmp_path / "pedals.safetensors")
+    code = f"from ddsp_kit.export import load_model; print(type(load_model({str(path)!r})).__name__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Chain"

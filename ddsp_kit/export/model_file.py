@@ -37,6 +37,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .. import chain, controllers, models, processors  # noqa: F401  (importing them registers every block class)
 from ..processors.base import REGISTRY, Configurable, Processor
 
 FORMAT = "ddsp_kit.model"

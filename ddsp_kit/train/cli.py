@@ -27,7 +27,7 @@ from lightning.pytorch.cli import LightningCLI
 from .callbacks import AudioExamples, PredictionWriter, ResponsePlots
 from .module import EffectModule
 
-__all__ = ["EffectCLI", "SUBCOMMANDS", "format_summary"]
+__all__ = ["EffectCLI", "SUBCOMMANDS", "format_summary", "polarity_warnings"]
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
@@ -50,6 +50,25 @@ def format_summary(results: Dict[str, Dict[str, float]]) -> str:
         rows.append(cells)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def polarity_warnings(results: Dict[str, Dict[str, float]]) -> List[str]:
+    """A warning per split whose mean ``inverted`` metric says the model's output is polarity-inverted.
+
+    Example:
+        >>> polarity_warnings({"test": {"test/inverted": 1.0, "test/esr_inverted": 0.01}})
+        ["warning: on test the model's output is polarity-inverted against the target (ESR 0.01 with its sign flipped): weight the ESR term or add a Polarity block"]
+    """
+    warnings = []
+    for split, values in results.items():
+        inverted = next((v for k, v in values.items() if k.endswith("/inverted")), 0.0)
+        if inverted > 0.5:  # a magnitude-only loss can settle on the mirrored solution
+            flipped = next((v for k, v in values.items() if k.endswith("/esr_inverted")), math.nan)
+            warnings.append(
+                f"warning: on {split} the model's output is polarity-inverted against the target "
+                f"(ESR {flipped:.3g} with its sign flipped): weight the ESR term or add a Polarity block"
+            )
+    return warnings
 
 
 class EffectCLI(LightningCLI):
@@ -95,7 +114,8 @@ class EffectCLI(LightningCLI):
         results["test"] = self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt, verbose=False)
         self.results = results = {split: values[0] for split, values in results.items() if values}
         self.exported = self.model.export(config["export"] or self._log_dir() / "model.safetensors")
-        self.summary = format_summary(results) + f"\ncheckpoint: {best or '(none)'}\nmodel file: {self.exported}"
+        lines = [format_summary(results), f"checkpoint: {best or '(none)'}", f"model file: {self.exported}"]
+        self.summary = "\n".join(lines + polarity_warnings(results))
 
     def before_predict(self) -> None:
         if not any(isinstance(c, PredictionWriter) for c in self.trainer.callbacks):
