@@ -117,8 +117,9 @@ def run_nam(device: str, arch: str, folder: Path, budget_s: float, out: Path, py
         raise RuntimeError(f"{device} nam {arch} failed:\n{done.stderr[-3000:]}")
     info = json.loads((out / "result.json").read_text())
     prediction, _ = _read(out / "prediction.wav")
-    target = y[:1] if info.get("channel") is not None and y.shape[0] > 1 else y  # NAM is mono: scored on its channel
-    return {**score(prediction, target, rate), "params": info["params"], "train_s": round(elapsed, 1), "note": info.get("note", "")}
+    channel = info["target_channel"]  # NAM is mono: scored on the channel it was trained on
+    target = y[channel:channel + 1]
+    return {**score(prediction, target, rate), "params": info["params"], "train_s": round(elapsed, 1), "note": "; ".join(info["notes"])}
 
 
 def table(results: dict) -> str:
