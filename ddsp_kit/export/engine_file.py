@@ -1,0 +1,389 @@
+r"""The engine file: what the real-time C++ engine in ``plugins/`` loads.
+
+A model file (:mod:`ddsp_kit.export.model_file`) stores a model as Python
+rebuilds it: constructor arguments and unconstrained tensors. The engine
+cannot run Python, so :func:`export_engine` writes a second file, also a
+safetensors file, whose JSON header (metadata key ``"ddsp_kit.engine"``)
+describes the model in the engine's terms:
+
+* ``format`` ``"ddsp_kit.engine"`` and a semantic ``version``: a loader
+  refuses another format or another major version;
+* ``sample_rate`` (the rate the model was trained at; design parameters are
+  recomputed at the host's rate by the same formulas on both sides),
+  ``latency`` (samples at that rate), ``channels``;
+* ``knobs``: what a plugin exposes, each with name, unit, range, default,
+  scale and the block fields it drives (a block parameter, or a knob input of
+  a black-box net, in [0, 1]);
+* ``model``: the tree of typed blocks, each with its path (the prefix of its
+  parameter names in Python, ``"1.0"``), its **design parameters** (Hz, Q,
+  dB, ms: the physical values, never filter coefficients) and the names of
+  its tensors (FIR taps, the weights of a recurrent net);
+* ``golden``: a short input and the Python model's output for it (tensors
+  ``golden.input`` and ``golden.output``) with the tolerance the engine must
+  meet, so that every file can check itself on load.
+
+The header is validated against ``engine_schema.json`` before the file is
+written, and the file is written atomically. Blocks the engine cannot run are
+refused with a message that names each one and its path.
+
+Channels: gray-box blocks process each channel alike (the engine runs any
+channel count); a recurrent net with one input channel runs once per channel.
+Nets and FIR taps hold samples at the training rate: at another host rate
+they run unchanged (the filters and dynamics are redesigned, the nets cannot
+be), which the engine reports.
+"""
+
+import copy
+import json
+import math
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import jsonschema
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from ..chain import Chain, Parallel
+from ..models.recurrent import RecurrentModel
+from ..processors import Biquad, FIRFilter, Gain, OnePole, ParametricEQ, Processor
+from ..processors.dynamics import _Dynamics
+from ..processors.nonlinear import Asymmetric, HardClip, Rational, Tanh, Waveshaper
+from .model_file import ModelFileError
+
+FORMAT = "ddsp_kit.engine"
+VERSION = "1.0.0"
+METADATA_KEY = "ddsp_kit.engine"
+GOLDEN_SAMPLES = 4096
+# The engine recomputes designs in double precision and runs double filter state; nets in float32.
+# The golden output is the model run in float64, rounded to float32 (6e-8 at full scale).
+GOLDEN_TOLERANCE = 2e-5
+
+PathLike = Union[str, os.PathLike]
+Block = Dict[str, Any]
+
+
+def _schema() -> Dict[str, Any]:
+    return json.loads(resources.files(__package__).joinpath("engine_schema.json").read_text())
+
+
+def _values(block: Processor) -> Dict[str, float]:
+    """Physical values in float64 (the unconstrained parameters mapped in double precision)."""
+    return {name: float(spec.to_physical(block.raw[name].detach().double())) for name, spec in block.specs.items()}
+
+
+def _waveshaper(block: Waveshaper, shape: str) -> Block:
+    if block.oversampling != 1:
+        raise _Unsupported(f"oversampling={block.oversampling} (the engine runs shapers at the base rate only)")
+    config = {"shape": shape}
+    if isinstance(block, Rational):
+        config.update(numerator=len(block.numerator_names), denominator=len(block.denominator_names))
+    return config
+
+
+def _dynamics(block: _Dynamics) -> Block:
+    return {
+        "mode": block.mode,
+        "detector": block.detector,
+        "rms_ms": block.rms_ms,
+        "smoothing": block.smoothing,
+        "link": block.link or "none",
+        "lookahead_ms": 1000.0 * block.latency / block.sample_rate,
+    }
+
+
+def _recurrent(block: RecurrentModel, prefix: str, tensors: Dict[str, str]) -> Block:
+    if block.modulation != "none":
+        raise _Unsupported(f"modulation={block.modulation!r} (the engine runs concatenated knobs only)")
+    for layer in range(block.rnn.num_layers):
+        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            tensors[f"{kind}_l{layer}"] = f"{prefix}rnn.{kind}_l{layer}"
+    tensors.update(output_weight=f"{prefix}output.weight", output_bias=f"{prefix}output.bias")
+    return {
+        "cell": block.cell,
+        "hidden": block.rnn.hidden_size,
+        "layers": block.rnn.num_layers,
+        "in_channels": block.in_channels,
+        "out_channels": block.out_channels,
+        "num_knobs": block.num_knobs,
+        "residual": block.residual,
+    }
+
+
+class _Unsupported(Exception):
+    """A block (or an option of one) the engine cannot run; collected into one ModelFileError."""
+
+
+# Block classes the engine runs (and their subclasses, which only change defaults): each turns a block into its type-specific keys
+# (given the state_dict prefix and a dict to record tensor names in). Chain and Parallel recurse.
+ENGINE_BLOCKS: List[Tuple[type, str, Callable[..., Block]]] = [
+    (Gain, "Gain", lambda b, p, t: {}),
+    (OnePole, "OnePole", lambda b, p, t: {"kind": b.kind}),
+    (Biquad, "Biquad", lambda b, p, t: {"kind": b.kind}),
+    (ParametricEQ, "ParametricEQ", lambda b, p, t: {"bands": [{"name": n, "kind": k} for n, k in b.band_kinds.items()]}),
+    (Tanh, "Waveshaper", lambda b, p, t: _waveshaper(b, "tanh")),
+    (Asymmetric, "Waveshaper", lambda b, p, t: _waveshaper(b, "biased_tanh")),
+    (HardClip, "Waveshaper", lambda b, p, t: _waveshaper(b, "hard_clip")),
+    (Rational, "Waveshaper", lambda b, p, t: _waveshaper(b, "rational")),
+    (_Dynamics, "Dynamics", lambda b, p, t: _dynamics(b)),
+    (FIRFilter, "FIRFilter", lambda b, p, t: t.update(taps=f"{p}taps") or {}),
+    (RecurrentModel, "RecurrentModel", _recurrent),
+]
+ENGINE_TYPES = sorted({name for _, name, _ in ENGINE_BLOCKS} | {"Chain", "Parallel"})
+
+
+def _describe(block: Processor, path: str, prefix: str, problems: List[str]) -> Block:
+    """The engine's description of ``block`` (recursively); unsupported blocks are added to ``problems``."""
+    where = path or "the model"
+    if type(block) in (Chain, Parallel):
+        children = block.blocks if isinstance(block, Chain) else block.branches
+        key = "blocks" if isinstance(block, Chain) else "branches"
+        described = [
+            _describe(child, f"{path}.{i}" if path else str(i), f"{prefix}{key}.{i}.", problems)
+            for i, child in enumerate(children)
+        ]
+        node = {"type": type(block).__name__, "path": path, "params": _values(block), key: described}
+        if isinstance(block, Parallel):
+            node["latencies"] = [int(child.latency) for child in children]
+        return node
+    for cls, name, describe in ENGINE_BLOCKS:
+        if isinstance(block, cls):
+            tensors: Dict[str, str] = {}
+            try:
+                node = {"type": name, "path": path, "params": _values(block), **describe(block, prefix, tensors)}
+            except _Unsupported as reason:
+                problems.append(f"{type(block).__name__} at {where}: {reason}")
+                return {}
+            return {**node, "tensors": tensors} if tensors else node
+    problems.append(f"{type(block).__name__} at {where}")
+    return {}
+
+
+def _blocks(model: Processor, path: str = "") -> Dict[str, Processor]:
+    """Every block by path (the root is ``""``)."""
+    found = {path: model}
+    children = model.blocks if isinstance(model, Chain) else model.branches if isinstance(model, Parallel) else ()
+    for i, child in enumerate(children):
+        found.update(_blocks(child, f"{path}.{i}" if path else str(i)))
+    return found
+
+
+def _knob_parameter(spec: str) -> Tuple[str, str, str]:
+    """``NAME=PATH:PARAMETER`` (``PATH`` may be empty for the root) as its three parts."""
+    name, _, target = spec.partition("=")
+    path, _, parameter = target.rpartition(":")
+    if not name or not parameter or "=" not in spec or ":" not in target:
+        raise ModelFileError(f"a knob is NAME=PATH:PARAMETER (e.g. drive=1:gain_db), got {spec!r}")
+    return name, path, parameter
+
+
+def engine_knobs(model: Processor, knobs: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
+    """The knobs an exported model exposes.
+
+    Args:
+        model: the model.
+        knobs: ``NAME=PATH:PARAMETER`` specs (a knob driving one block
+            parameter, in that parameter's unit and range, its default the
+            fitted value); by default every parameter of every block, named
+            ``PATH:PARAMETER``. A model that reads knob inputs always exposes
+            them first, as ``knob1 ...`` in [0, 1].
+
+    Example:
+        >>> from ddsp_kit.chain import Chain
+        >>> from ddsp_kit.processors import Gain, Tanh
+        >>> knobs = engine_knobs(Chain(Gain(48000, 6.0), Tanh(48000)), ["drive=0:gain_db"])
+        >>> [(k["name"], k["unit"], k["minimum"], k["maximum"], round(k["default"], 3)) for k in knobs]
+        [('drive', 'dB', -60.0, 24.0, 6.0)]
+    """
+    blocks = _blocks(model)
+    exposed = [
+        {"name": f"knob{i + 1}", "unit": "", "minimum": 0.0, "maximum": 1.0, "default": 0.5, "scale": "linear",
+         "targets": [{"input": i}]}
+        for i in range(int(model.num_knobs))
+    ]
+    if knobs is None:
+        knobs = [f"{path}:{name}={path}:{name}" for path, block in blocks.items() for name in block.specs]
+        knobs = [spec.replace(":", "", 1) if spec.startswith(":") else spec for spec in knobs]
+    for spec in knobs:
+        name, path, parameter = _knob_parameter(spec)
+        block = blocks.get(path)
+        if block is None:
+            raise ModelFileError(f"knob {name!r}: no block at path {path!r}; paths are {sorted(blocks)}")
+        if parameter not in block.specs:
+            raise ModelFileError(f"knob {name!r}: {type(block).__name__} at {path or 'the root'} has no parameter {parameter!r}; it has {list(block.specs)}")
+        s = block.specs[parameter]
+        exposed.append({
+            "name": name, "unit": s.unit, "minimum": s.minimum, "maximum": s.maximum,
+            "default": min(max(_values(block)[parameter], s.minimum), s.maximum), "scale": s.scale,
+            "targets": [{"block": path, "parameter": parameter}],
+        })
+    names = [k["name"] for k in exposed]
+    if len(set(names)) != len(names):
+        raise ModelFileError(f"knob names must be unique, got {names}")
+    return exposed
+
+
+def golden_input(channels: int, samples: int = GOLDEN_SAMPLES, sample_rate: float = 48000.0) -> torch.Tensor:
+    """A deterministic test signal ``(1, channels, samples)``: a log sweep with a level
+    step (-30 to -6 dBFS, to move dynamics), plus a little noise, different per channel."""
+    t = torch.arange(samples, dtype=torch.float64) / sample_rate
+    duration = samples / sample_rate
+    f0, f1 = 50.0, min(15000.0, 0.45 * sample_rate)
+    phase = 2 * math.pi * f0 * duration / math.log(f1 / f0) * (torch.exp(t / duration * math.log(f1 / f0)) - 1)
+    level = torch.where(torch.arange(samples) < samples // 2, 10 ** (-30 / 20), 10 ** (-6 / 20)).double()
+    generator = torch.Generator().manual_seed(0)
+    rows = [level * torch.sin(phase + c) + 1e-3 * torch.randn(samples, generator=generator, dtype=torch.float64) for c in range(channels)]
+    return torch.stack(rows)[None].float()
+
+
+def _engine_channels(model: Processor, channels: Optional[int]) -> int:
+    nets = [b for b in _blocks(model).values() if isinstance(b, RecurrentModel)]
+    wanted = {b.in_channels for b in nets if b.in_channels > 1}
+    if channels is None:
+        channels = wanted.pop() if len(wanted) == 1 else 1
+    if not isinstance(channels, int) or channels < 1:
+        raise ModelFileError(f"channels must be an int >= 1, got {channels!r}")
+    for net in nets:
+        if net.in_channels not in (1, channels):
+            raise ModelFileError(f"a net with {net.in_channels} input channels cannot run on {channels} channels")
+    return channels
+
+
+@torch.no_grad()
+def _golden(model: Processor, channels: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Golden input and the model's output for it (run in float64 on a copy of the model)."""
+    x = golden_input(channels, sample_rate=model.sample_rate)
+    reference = copy.deepcopy(model).double().eval()
+    nets_mono = any(isinstance(b, RecurrentModel) and b.in_channels == 1 for b in _blocks(model).values())
+    if channels > 1 and nets_mono:  # a mono net runs once per channel, as the engine runs it
+        y = torch.cat([reference(x[:, c : c + 1].double()).audio for c in range(channels)], 1)
+    else:
+        y = reference(x.double()).audio
+    if y.shape != x.shape:
+        raise ModelFileError(f"the model maps {channels} channel(s) to {y.shape[1]}: the engine needs as many out as in")
+    if not bool(torch.isfinite(y).all()):
+        raise ModelFileError("the model's output for the golden input holds NaN or Inf: refusing to export it")
+    return x, y.float()
+
+
+def engine_header(model: Processor, knobs: Optional[Sequence[str]] = None, channels: Optional[int] = None, name: Optional[str] = None) -> Dict[str, Any]:
+    """The engine file's JSON header (validated), without the tensors."""
+    problems: List[str] = []
+    tree = _describe(model, "", "", problems)
+    if problems:
+        raise ModelFileError(
+            "the plugin engine cannot run " + "; ".join(problems) + f". It runs {', '.join(ENGINE_TYPES)} "
+            "(static parameters; no controllers yet)"
+        )
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": name or type(model).__name__,
+        "sample_rate": float(model.sample_rate),
+        "latency": int(model.latency),
+        "channels": _engine_channels(model, channels),
+        "knobs": engine_knobs(model, knobs),
+        "model": tree,
+        "golden": {"input": "golden.input", "output": "golden.output", "tolerance": GOLDEN_TOLERANCE},
+    }
+    validate_header(header)
+    return header
+
+
+def validate_header(header: Dict[str, Any]) -> None:
+    """Raise :class:`ModelFileError` unless ``header`` satisfies the engine schema (and non-finite numbers are absent)."""
+    try:
+        json.dumps(header, allow_nan=False)
+        jsonschema.validate(header, _schema())
+    except (ValueError, jsonschema.ValidationError) as error:
+        message = error.message if isinstance(error, jsonschema.ValidationError) else str(error)
+        where = "/".join(str(p) for p in getattr(error, "absolute_path", ()))
+        raise ModelFileError(f"invalid engine header{' at ' + where if where else ''}: {message}") from error
+
+
+def _referenced_tensors(node: Block) -> List[str]:
+    names = list(node.get("tensors", {}).values())
+    for child in node.get("blocks", []) + node.get("branches", []):
+        names += _referenced_tensors(child)
+    return names
+
+
+def export_engine(
+    model: Processor,
+    path: PathLike,
+    knobs: Optional[Sequence[str]] = None,
+    channels: Optional[int] = None,
+    name: Optional[str] = None,
+) -> Path:
+    """Write the engine file of ``model`` (see the module docstring).
+
+    Args:
+        model: a processor tree of blocks the engine runs (``ENGINE_TYPES``).
+        path: the file to write (conventionally ``*.engine.safetensors``).
+        knobs: ``NAME=PATH:PARAMETER`` knob specs (:func:`engine_knobs`).
+        channels: channels of the golden pair (default 1, or a net's input channels).
+        name: the model's display name (default: its class name).
+
+    Raises:
+        ModelFileError: unsupported blocks (all named), bad knobs, an output that
+            is not finite, or a header the schema rejects; nothing is written then.
+
+    Example:
+        >>> import tempfile, os
+        >>> from ddsp_kit.models.presets import overdrive
+        >>> path = export_engine(overdrive(48000), os.path.join(tempfile.mkdtemp(), "od.engine.safetensors"))
+        >>> header = read_engine_header(path)
+        >>> header["format"], [block["type"] for block in header["model"]["blocks"]]
+        ('ddsp_kit.engine', ['ParametricEQ', 'Gain', 'Waveshaper', 'ParametricEQ'])
+    """
+    if not isinstance(model, Processor):
+        raise TypeError(f"model must be a Processor, got {type(model).__name__}")
+    header = engine_header(model, knobs, channels, name)
+    state = model.state_dict()
+    tensors = {key: state[key].detach().float().cpu().contiguous().clone() for key in _referenced_tensors(header["model"])}
+    for key, tensor in tensors.items():
+        if not bool(torch.isfinite(tensor).all()):
+            raise ModelFileError(f"tensor {key!r} holds NaN or Inf: refusing to export a broken model")
+    x, y = _golden(model, header["channels"])
+    tensors["golden.input"], tensors["golden.output"] = x[0].contiguous(), y[0].contiguous()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        save_file(tensors, temporary, metadata={METADATA_KEY: json.dumps(header, allow_nan=False)})
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
+
+
+def read_engine_header(path: PathLike) -> Dict[str, Any]:
+    """The validated JSON header of an engine file.
+
+    Raises:
+        ModelFileError: missing, corrupt or foreign file, another major version, or a header the schema rejects.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such engine file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise ModelFileError(f"{path}: not a readable engine file: {error}") from error
+    if METADATA_KEY not in metadata:
+        raise ModelFileError(f"{path}: a safetensors file without a {METADATA_KEY} header (a model file? export it first)")
+    try:
+        header = json.loads(metadata[METADATA_KEY])
+    except json.JSONDecodeError as error:
+        raise ModelFileError(f"{path}: the engine header is not valid JSON: {error}") from error
+    version = str(header.get("version", "")) if isinstance(header, dict) else ""
+    if isinstance(header, dict) and header.get("format") == FORMAT and version.split(".")[0] != VERSION.split(".")[0]:
+        raise ModelFileError(f"{path}: engine format version {version}; this ddsp_kit writes and reads {VERSION.split('.')[0]}.x")
+    validate_header(header)
+    return header

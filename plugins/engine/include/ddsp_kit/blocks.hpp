@@ -1,0 +1,580 @@
+// The engine's blocks: the same DSP as ddsp_kit's Python processors, from the same design parameters.
+//
+// Each block is built from its JSON description (load time: may allocate and throw), prepared for a
+// sample rate and channel count (allocates), then processes planar audio in place in chunks of at most
+// kChunk samples (no allocation, no exceptions, no locks). Filter designs and time constants are recomputed
+// from the physical parameters at the host's rate with the formulas of ddsp_kit.functional; filter state
+// is double precision.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <Eigen/Dense>
+
+#include "file.hpp"
+
+namespace ddsp_kit {
+
+// Largest chunk a block processes at once; the engine splits host blocks of any size into chunks.
+inline constexpr int kChunk = 32;
+inline constexpr double kPi = 3.14159265358979323846;
+inline constexpr double kDbPerNeper = 8.68588963806503655302;  // 20 / ln(10)
+
+inline double dbToGain(double db) { return std::pow(10.0, db / 20.0); }
+
+class Block {
+public:
+    virtual ~Block() = default;
+
+    // Allocate state for `channels` channels at `sampleRate` and recompute the design. Load time.
+    virtual void prepare(double sampleRate, int channels) = 0;
+    // Clear the state (silence in the past).
+    virtual void reset() = 0;
+    // Recompute derived coefficients after parameter values changed. Audio thread: no allocation.
+    virtual void update() {}
+    // Process `n` <= kChunk samples of each channel in place. Audio thread.
+    virtual void process(float* const* audio, int n) noexcept = 0;
+    // Delay of the output in samples at the prepared rate.
+    virtual int latency() const { return 0; }
+    // Set knob input `index` (a black-box net's conditioning value in [0, 1]).
+    virtual void setKnobInput(int /*index*/, double /*value*/) noexcept {}
+    // This block and every block inside it.
+    virtual void collect(std::vector<Block*>& out) { out.push_back(this); }
+
+    int parameterIndex(const std::string& name) const {
+        for (size_t i = 0; i < names.size(); ++i)
+            if (names[i] == name) return static_cast<int>(i);
+        return -1;
+    }
+    void setParameter(int index, double value) noexcept {
+        if (values[index] != value) {
+            values[index] = value;
+            dirty = true;
+        }
+    }
+
+    std::string type, path;
+    std::vector<std::string> names;
+    std::vector<double> values;
+    bool dirty = false;
+
+protected:
+    void readParams(const json& node) {
+        for (auto& [name, value] : node.at("params").items()) {
+            if (!value.is_number()) throw FileError(path + ": parameter " + name + " is not a number");
+            names.push_back(name);
+            values.push_back(value.get<double>());
+            if (!std::isfinite(values.back())) throw FileError(path + ": parameter " + name + " is not finite");
+        }
+    }
+    double param(const std::string& name) const {
+        const int i = parameterIndex(name);
+        if (i < 0) throw FileError(type + " at '" + path + "' has no parameter " + name);
+        return values[i];
+    }
+    // Index of a parameter the block needs (load time).
+    int need(const std::string& name) const {
+        const int i = parameterIndex(name);
+        if (i < 0) throw FileError(type + " at '" + path + "' has no parameter " + name);
+        return i;
+    }
+};
+
+// ---------------------------------------------------------------------------------------- filters
+
+struct Section {
+    double b0 = 1, b1 = 0, b2 = 0, a1 = 0, a2 = 0;
+};
+
+enum class FilterKind { Lowpass, Highpass, Bandpass, Notch, Allpass, Peak, Lowshelf, Highshelf, DcBlock };
+
+inline FilterKind filterKind(const std::string& kind, bool firstOrder) {
+    if (kind == "lowpass") return FilterKind::Lowpass;
+    if (kind == "highpass") return FilterKind::Highpass;
+    if (firstOrder && kind == "dcblock") return FilterKind::DcBlock;
+    if (!firstOrder) {
+        if (kind == "bandpass") return FilterKind::Bandpass;
+        if (kind == "notch") return FilterKind::Notch;
+        if (kind == "allpass") return FilterKind::Allpass;
+        if (kind == "peak") return FilterKind::Peak;
+        if (kind == "lowshelf") return FilterKind::Lowshelf;
+        if (kind == "highshelf") return FilterKind::Highshelf;
+    }
+    throw FileError("unknown filter kind '" + kind + "'");
+}
+
+// Frequencies stay below Nyquist at any host rate (the Python range stops at 0.49 of the training rate).
+inline double clampFrequency(double frequency, double sampleRate) {
+    return std::min(std::max(frequency, 1e-3), 0.49 * sampleRate);
+}
+
+// ddsp_kit.functional.design.one_pole_design, in the second-order layout.
+inline Section onePoleDesign(FilterKind kind, double frequency, double sampleRate) {
+    frequency = clampFrequency(frequency, sampleRate);
+    Section s;
+    if (kind == FilterKind::DcBlock) {
+        const double radius = std::exp(-2 * kPi * frequency / sampleRate), gain = (1 + radius) / 2;
+        s.b0 = gain, s.b1 = -gain, s.a1 = -radius;
+        return s;
+    }
+    const double k = std::tan(kPi * frequency / sampleRate), a0 = k + 1;
+    if (kind == FilterKind::Lowpass) s.b0 = k / a0, s.b1 = k / a0;
+    else s.b0 = 1 / a0, s.b1 = -1 / a0;
+    s.a1 = (k - 1) / a0;
+    return s;
+}
+
+// ddsp_kit.functional.design.biquad_design (RBJ cookbook, pre-warped centre frequency).
+inline Section biquadDesign(FilterKind kind, double frequency, double q, double gainDb, double sampleRate) {
+    frequency = clampFrequency(frequency, sampleRate);
+    q = std::max(q, 1e-6);
+    const double w0 = 2 * kPi * frequency / sampleRate, cosw = std::cos(w0), alpha = std::sin(w0) / (2 * q);
+    const double amp = std::pow(10.0, gainDb / 40);
+    double b0, b1, b2, a0, a1, a2;
+    a0 = 1 + alpha, a1 = -2 * cosw, a2 = 1 - alpha;
+    switch (kind) {
+    case FilterKind::Lowpass: b0 = (1 - cosw) / 2, b1 = 1 - cosw, b2 = (1 - cosw) / 2; break;
+    case FilterKind::Highpass: b0 = (1 + cosw) / 2, b1 = -(1 + cosw), b2 = (1 + cosw) / 2; break;
+    case FilterKind::Bandpass: b0 = alpha, b1 = 0, b2 = -alpha; break;
+    case FilterKind::Notch: b0 = 1, b1 = -2 * cosw, b2 = 1; break;
+    case FilterKind::Allpass: b0 = 1 - alpha, b1 = -2 * cosw, b2 = 1 + alpha; break;
+    case FilterKind::Peak:
+        b0 = 1 + alpha * amp, b1 = -2 * cosw, b2 = 1 - alpha * amp;
+        a0 = 1 + alpha / amp, a2 = 1 - alpha / amp;
+        break;
+    default: {
+        const double shelf = 2 * std::sqrt(amp) * alpha, sign = kind == FilterKind::Lowshelf ? 1.0 : -1.0;
+        b0 = amp * ((amp + 1) - sign * (amp - 1) * cosw + shelf);
+        b1 = sign * 2 * amp * ((amp - 1) - sign * (amp + 1) * cosw);
+        b2 = amp * ((amp + 1) - sign * (amp - 1) * cosw - shelf);
+        a0 = (amp + 1) + sign * (amp - 1) * cosw + shelf;
+        a1 = -sign * 2 * ((amp - 1) + sign * (amp + 1) * cosw);
+        a2 = (amp + 1) + sign * (amp - 1) * cosw - shelf;
+    }
+    }
+    return {b0 / a0, b1 / a0, b2 / a0, a1 / a0, a2 / a0};
+}
+
+// A cascade of second-order sections run in transposed direct form II with double state.
+class SectionFilter : public Block {
+public:
+    struct Band {
+        FilterKind kind;
+        bool firstOrder;
+        int frequency, q, gain;  // parameter indices (-1: absent)
+    };
+
+    explicit SectionFilter(const json& node) {
+        type = node.at("type").get<std::string>();
+        path = node.at("path").get<std::string>();
+        readParams(node);
+        if (type == "ParametricEQ") {
+            for (const json& band : node.at("bands")) {
+                const std::string name = band.at("name").get<std::string>();
+                bands_.push_back({filterKind(band.at("kind").get<std::string>(), false), false, need(name + "_frequency"),
+                                  need(name + "_q"), need(name + "_gain_db")});
+            }
+        } else {
+            const bool first = type == "OnePole";
+            const FilterKind kind = filterKind(node.at("kind").get<std::string>(), first);
+            bands_.push_back({kind, first, need("frequency"), first ? -1 : need("q"), parameterIndex("gain_db")});
+        }
+        sections_.resize(bands_.size());
+    }
+
+    void prepare(double sampleRate, int channels) override {
+        sampleRate_ = sampleRate;
+        state_.assign(static_cast<size_t>(channels) * bands_.size() * 2, 0.0);
+        update();
+    }
+    void reset() override { std::fill(state_.begin(), state_.end(), 0.0); }
+    void update() override {
+        for (size_t i = 0; i < bands_.size(); ++i) {
+            const Band& b = bands_[i];
+            sections_[i] = b.firstOrder ? onePoleDesign(b.kind, values[b.frequency], sampleRate_)
+                                        : biquadDesign(b.kind, values[b.frequency], values[b.q],
+                                                       b.gain >= 0 ? values[b.gain] : 0.0, sampleRate_);
+        }
+        dirty = false;
+    }
+    void process(float* const* audio, int n) noexcept override {
+        const size_t channels = state_.size() / (2 * bands_.size());
+        for (size_t c = 0; c < channels; ++c) {
+            float* x = audio[c];
+            for (size_t i = 0; i < sections_.size(); ++i) {
+                const Section s = sections_[i];
+                double s1 = state_[(c * sections_.size() + i) * 2], s2 = state_[(c * sections_.size() + i) * 2 + 1];
+                for (int t = 0; t < n; ++t) {
+                    const double in = x[t], out = s.b0 * in + s1;
+                    s1 = s.b1 * in - s.a1 * out + s2;
+                    s2 = s.b2 * in - s.a2 * out;
+                    x[t] = static_cast<float>(out);
+                }
+                state_[(c * sections_.size() + i) * 2] = s1, state_[(c * sections_.size() + i) * 2 + 1] = s2;
+            }
+        }
+    }
+
+private:
+    std::vector<Band> bands_;
+    std::vector<Section> sections_;
+    std::vector<double> state_;
+    double sampleRate_ = 48000;
+};
+
+// ---------------------------------------------------------------------------------------- gain, shapers
+
+class GainBlock : public Block {
+public:
+    explicit GainBlock(const json& node) {
+        type = "Gain", path = node.at("path").get<std::string>();
+        readParams(node);
+        gainDb_ = need("gain_db");
+    }
+    void prepare(double, int channels) override { channels_ = channels, update(); }
+    void reset() override {}
+    void update() override { gain_ = dbToGain(values[gainDb_]), dirty = false; }
+    void process(float* const* audio, int n) noexcept override {
+        for (int c = 0; c < channels_; ++c)
+            for (int t = 0; t < n; ++t) audio[c][t] = static_cast<float>(audio[c][t] * gain_);
+    }
+
+private:
+    int gainDb_, channels_ = 1;
+    double gain_ = 1;
+};
+
+enum class Shape { Tanh, BiasedTanh, HardClip, Rational };
+
+class Waveshaper : public Block {
+public:
+    explicit Waveshaper(const json& node) {
+        type = "Waveshaper", path = node.at("path").get<std::string>();
+        readParams(node);
+        const std::string shape = node.at("shape").get<std::string>();
+        inputGain_ = need("input_gain_db"), outputGain_ = need("output_gain_db");
+        if (shape == "tanh") shape_ = Shape::Tanh;
+        else if (shape == "biased_tanh") shape_ = Shape::BiasedTanh, extra_ = need("bias");
+        else if (shape == "hard_clip") shape_ = Shape::HardClip, extra_ = need("knee");
+        else if (shape == "rational") {
+            shape_ = Shape::Rational;
+            for (int k = 1; k <= node.at("numerator").get<int>(); ++k) numerator_.push_back(need("numerator_" + std::to_string(k)));
+            for (int k = 1; k <= node.at("denominator").get<int>(); ++k) denominator_.push_back(need("denominator_" + std::to_string(k)));
+            if (numerator_.empty() || denominator_.empty()) throw FileError(path + ": a rational shaper needs coefficients");
+            a_.resize(numerator_.size()), b_.resize(denominator_.size());
+        } else throw FileError(path + ": unknown shape '" + shape + "'");
+    }
+    void prepare(double, int channels) override { channels_ = channels, update(); }
+    void reset() override {}
+    void update() override {
+        in_ = dbToGain(values[inputGain_]), out_ = dbToGain(values[outputGain_]);
+        if (extra_ >= 0) p_ = values[extra_], offset_ = std::tanh(p_);
+        for (size_t k = 0; k < numerator_.size(); ++k) a_[k] = values[numerator_[k]];
+        for (size_t k = 0; k < denominator_.size(); ++k) b_[k] = values[denominator_[k]];
+        dirty = false;
+    }
+    void process(float* const* audio, int n) noexcept override {
+        for (int c = 0; c < channels_; ++c)
+            for (int t = 0; t < n; ++t) audio[c][t] = static_cast<float>(out_ * shape(in_ * audio[c][t]));
+    }
+
+private:
+    double shape(double x) const noexcept {
+        switch (shape_) {
+        case Shape::Tanh: return std::tanh(x);
+        case Shape::BiasedTanh: return std::tanh(x + p_) - offset_;
+        case Shape::HardClip: {  // ddsp_kit.functional.nonlinear.hard_clip with threshold 1
+            const double m = std::abs(x), half = p_ / 2;
+            const double y = m <= 1 - half ? m : m >= 1 + half ? 1.0 : m - (m - 1 + half) * (m - 1 + half) / (2 * p_);
+            return std::copysign(y, x);
+        }
+        case Shape::Rational: {  // P(x) / sqrt(1 + S(x)^2), P without constant term
+            double p = a_.back(), s = b_.back();
+            for (size_t k = a_.size() - 1; k-- > 0;) p = p * x + a_[k];
+            for (size_t k = b_.size() - 1; k-- > 0;) s = s * x + b_[k];
+            p *= x, s *= x;
+            return p / std::sqrt(1 + s * s);
+        }
+        }
+        return x;
+    }
+    Shape shape_ = Shape::Tanh;
+    int inputGain_, outputGain_, extra_ = -1, channels_ = 1;
+    std::vector<int> numerator_, denominator_;
+    std::vector<double> a_, b_;
+    double in_ = 1, out_ = 1, p_ = 0, offset_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------- dynamics
+
+// ddsp_kit.functional.dynamics.dynamics: detector, static curve with quadratic knee, attack/release.
+class Dynamics : public Block {
+public:
+    explicit Dynamics(const json& node) {
+        type = "Dynamics", path = node.at("path").get<std::string>();
+        readParams(node);
+        const std::string mode = node.at("mode").get<std::string>();
+        mode_ = mode == "compressor" ? 0 : mode == "limiter" ? 1 : mode == "expander" ? 2 : mode == "gate" ? 3 : -1;
+        if (mode_ < 0) throw FileError(path + ": unknown dynamics mode '" + mode + "'");
+        rms_ = node.at("detector").get<std::string>() == "rms";
+        rmsMs_ = node.at("rms_ms").get<double>();
+        smoothLevel_ = node.at("smoothing").get<std::string>() == "level";
+        const std::string link = node.at("link").get<std::string>();
+        link_ = link == "max" ? 1 : link == "mean" ? 2 : 0;
+        lookaheadMs_ = node.at("lookahead_ms").get<double>();
+        if (!(rmsMs_ > 0) || !(lookaheadMs_ >= 0) || lookaheadMs_ > 1000) throw FileError(path + ": bad rms_ms or lookahead_ms");
+        threshold_ = need("threshold_db"), attack_ = need("attack_ms"), release_ = need("release_ms");
+        knee_ = parameterIndex("knee_db"), makeup_ = parameterIndex("makeup_db");
+        ratio_ = mode_ == 1 ? -1 : need("ratio");
+        range_ = mode_ == 3 ? need("range_db") : -1;
+    }
+
+    void prepare(double sampleRate, int channels) override {
+        sampleRate_ = sampleRate, channels_ = channels;
+        lookahead_ = static_cast<int>(std::lround(lookaheadMs_ * sampleRate / 1000.0));
+        detectors_ = link_ ? 1 : channels;
+        envelope_.assign(detectors_, 0.0), meanSquare_.assign(channels, 0.0), level_.assign(channels, 0.0);
+        delay_.assign(static_cast<size_t>(channels) * std::max(lookahead_, 1), 0.0f);
+        update();
+        reset();
+    }
+    void reset() override {
+        std::fill(meanSquare_.begin(), meanSquare_.end(), 0.0);
+        std::fill(delay_.begin(), delay_.end(), 0.0f);
+        delayPosition_ = 0;
+        // Gain smoothing starts from the gain at silence, level smoothing from a zero level.
+        std::fill(envelope_.begin(), envelope_.end(), smoothLevel_ ? 0.0 : sign() * curve(kFloorDb));
+    }
+    void update() override {
+        up_ = -std::expm1(-1000.0 / (values[attack_] * sampleRate_));
+        down_ = -std::expm1(-1000.0 / (values[release_] * sampleRate_));
+        rmsAlpha_ = -std::expm1(-1000.0 / (rmsMs_ * sampleRate_));
+        makeupGain_ = makeup_ >= 0 ? values[makeup_] : 0.0;
+        dirty = false;
+    }
+    int latency() const override { return lookahead_; }
+
+    void process(float* const* audio, int n) noexcept override {
+        for (int t = 0; t < n; ++t) {
+            for (int c = 0; c < channels_; ++c) {
+                const double s = audio[c][t];
+                if (rms_) {
+                    meanSquare_[c] = (1 - rmsAlpha_) * meanSquare_[c] + rmsAlpha_ * s * s;
+                    level_[c] = std::sqrt(std::max(meanSquare_[c], 2.2250738585072014e-308));
+                } else level_[c] = std::abs(s);
+            }
+            if (link_) {
+                double combined = 0.0;
+                for (int c = 0; c < channels_; ++c) combined = link_ == 1 ? std::max(combined, level_[c]) : combined + level_[c];
+                level_[0] = link_ == 1 ? combined : combined / channels_;
+            }
+            for (int d = 0; d < detectors_; ++d) {
+                double gainDb;
+                if (smoothLevel_) {
+                    envelope_[d] = ballistic(level_[d], envelope_[d]);
+                    gainDb = curve(toDb(envelope_[d]));
+                } else {
+                    envelope_[d] = ballistic(sign() * curve(toDb(level_[d])), envelope_[d]);
+                    gainDb = sign() * envelope_[d];
+                }
+                level_[d] = std::exp((gainDb + makeupGain_) / kDbPerNeper);  // reuse as the linear gain
+            }
+            for (int c = 0; c < channels_; ++c) {
+                double in = audio[c][t];
+                if (lookahead_) {
+                    float& slot = delay_[static_cast<size_t>(c) * lookahead_ + delayPosition_];
+                    const double delayed = slot;
+                    slot = static_cast<float>(in);
+                    in = delayed;
+                }
+                audio[c][t] = static_cast<float>(in * level_[link_ ? 0 : c]);
+            }
+            if (lookahead_ && ++delayPosition_ == lookahead_) delayPosition_ = 0;
+        }
+    }
+
+private:
+    static constexpr double kFloorDb = -120.0;
+    double sign() const { return mode_ <= 1 ? -1.0 : 1.0; }
+    static double toDb(double amplitude) { return kDbPerNeper * std::log(std::max(amplitude, 1e-6)); }
+    static double kneeRamp(double d, double knee) {
+        const double half = knee / 2;
+        if (d >= half) return d;
+        if (d > -half) return (d + half) * (d + half) / (2 * knee);
+        return 0.0;
+    }
+    double curve(double levelDb) const {
+        const double over = levelDb - values[threshold_], knee = knee_ >= 0 ? values[knee_] : 0.0;
+        double gain;
+        if (mode_ == 0) gain = (1 / values[ratio_] - 1) * kneeRamp(over, knee);
+        else if (mode_ == 1) gain = -kneeRamp(over, knee);
+        else {
+            gain = (1 - values[ratio_]) * kneeRamp(-over, knee);
+            if (mode_ == 3) gain = std::max(gain, -values[range_]);
+        }
+        return std::max(gain, kFloorDb);
+    }
+    double ballistic(double x, double y) const { return y + (x > y ? up_ : down_) * (x - y); }
+
+    int mode_, link_, threshold_, attack_, release_, knee_, makeup_, ratio_, range_;
+    bool rms_, smoothLevel_;
+    double rmsMs_, lookaheadMs_, sampleRate_ = 48000, up_ = 0, down_ = 0, rmsAlpha_ = 0, makeupGain_ = 0;
+    int channels_ = 1, detectors_ = 1, lookahead_ = 0, delayPosition_ = 0;
+    std::vector<double> envelope_, meanSquare_, level_;
+    std::vector<float> delay_;
+};
+
+// ---------------------------------------------------------------------------------------- FIR
+
+// Direct-form convolution with double accumulation: taps (M) shared, or (channels, M) per channel.
+class FIRFilter : public Block {
+public:
+    FIRFilter(const json& node, const EngineFile& file) {
+        type = "FIRFilter", path = node.at("path").get<std::string>();
+        readParams(node);
+        const Tensor& taps = file.tensor(node.at("tensors").at("taps").get<std::string>());
+        if (taps.shape.empty() || taps.shape.size() > 2 || taps.shape.back() < 1) throw FileError(path + ": taps must be (M,) or (C, M)");
+        length_ = static_cast<int>(taps.shape.back());
+        rows_ = taps.shape.size() == 2 ? static_cast<int>(taps.shape[0]) : 1;
+        reversed_.resize(static_cast<size_t>(rows_) * length_);
+        for (int r = 0; r < rows_; ++r)
+            for (int k = 0; k < length_; ++k) reversed_[r * length_ + k] = taps.values[r * length_ + (length_ - 1 - k)];
+    }
+    void prepare(double, int channels) override {
+        if (rows_ != 1 && rows_ != channels)
+            throw FileError(path + ": " + std::to_string(rows_) + " FIR filters for " + std::to_string(channels) + " channels");
+        channels_ = channels;
+        span_ = length_ - 1 + kChunk;
+        history_.assign(static_cast<size_t>(channels) * span_, 0.0);
+    }
+    void reset() override { std::fill(history_.begin(), history_.end(), 0.0); }
+    void process(float* const* audio, int n) noexcept override {
+        for (int c = 0; c < channels_; ++c) {
+            double* line = history_.data() + static_cast<size_t>(c) * span_;
+            for (int t = 0; t < n; ++t) line[length_ - 1 + t] = audio[c][t];
+            Eigen::Map<const Eigen::VectorXd> taps(reversed_.data() + (rows_ == 1 ? 0 : c * length_), length_);
+            for (int t = 0; t < n; ++t) audio[c][t] = static_cast<float>(taps.dot(Eigen::Map<const Eigen::VectorXd>(line + t, length_)));
+            std::copy(line + n, line + n + length_ - 1, line);
+        }
+    }
+
+private:
+    int length_, rows_, channels_ = 1, span_ = 0;
+    std::vector<double> reversed_, history_;
+};
+
+// ---------------------------------------------------------------------------------------- recurrent nets
+
+// ddsp_kit.models.RecurrentModel: LSTM or GRU over the samples, a linear output, optional residual.
+// A net with one input channel runs once per channel; otherwise its channels are the engine's.
+class RecurrentModel : public Block {
+    using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    using Vector = Eigen::VectorXf;
+
+public:
+    RecurrentModel(const json& node, const EngineFile& file) {
+        type = "RecurrentModel", path = node.at("path").get<std::string>();
+        readParams(node);
+        lstm_ = node.at("cell").get<std::string>() == "lstm";
+        hidden_ = node.at("hidden").get<int>(), layers_ = node.at("layers").get<int>();
+        inChannels_ = node.at("in_channels").get<int>(), outChannels_ = node.at("out_channels").get<int>();
+        knobs_ = node.at("num_knobs").get<int>(), residual_ = node.at("residual").get<bool>();
+        if (hidden_ < 1 || layers_ < 1 || inChannels_ < 1 || outChannels_ != inChannels_ || knobs_ < 0 || knobs_ > 64)
+            throw FileError(path + ": unsupported net shape (the engine needs as many output channels as input)");
+        const json& names = node.at("tensors");
+        const int gates = (lstm_ ? 4 : 3) * hidden_;
+        for (int l = 0; l < layers_; ++l) {
+            const std::string s = std::to_string(l);
+            const int inputs = l == 0 ? inChannels_ + knobs_ : hidden_;
+            layer_.push_back({matrix(file, names, "weight_ih_l" + s, gates, inputs), matrix(file, names, "weight_hh_l" + s, gates, hidden_),
+                              matrix(file, names, "bias_ih_l" + s, gates, 1), matrix(file, names, "bias_hh_l" + s, gates, 1)});
+            if (lstm_) layer_.back().biasIh += layer_.back().biasHh;  // the LSTM only ever uses their sum
+        }
+        outWeight_ = matrix(file, names, "output_weight", outChannels_, hidden_);
+        outBias_ = matrix(file, names, "output_bias", outChannels_, 1);
+        knobValues_ = Vector::Constant(knobs_, 0.5f);
+    }
+
+    void prepare(double, int channels) override {
+        if (inChannels_ != 1 && inChannels_ != channels)
+            throw FileError(path + ": a net with " + std::to_string(inChannels_) + " input channels cannot run on " + std::to_string(channels));
+        streams_ = inChannels_ == 1 ? channels : 1;
+        const int gates = (lstm_ ? 4 : 3) * hidden_;
+        state_.assign(static_cast<size_t>(streams_) * layers_, {Vector::Zero(hidden_), Vector::Zero(hidden_)});
+        input_ = Vector::Zero(inChannels_ + knobs_), gatesIh_ = Vector::Zero(gates), gatesHh_ = Vector::Zero(gates);
+        candidate_ = Vector::Zero(hidden_), out_ = Vector::Zero(outChannels_);
+    }
+    void reset() override {
+        for (auto& s : state_) s.h.setZero(), s.c.setZero();
+    }
+    void setKnobInput(int index, double value) noexcept override {
+        if (index >= 0 && index < knobs_) knobValues_[index] = static_cast<float>(value);
+    }
+    void process(float* const* audio, int n) noexcept override {
+        for (int stream = 0; stream < streams_; ++stream) {
+            for (int t = 0; t < n; ++t) {
+                for (int c = 0; c < inChannels_; ++c) input_[c] = audio[stream + c][t];
+                if (knobs_) input_.tail(knobs_) = knobValues_;
+                const Vector* u = &input_;
+                for (int l = 0; l < layers_; ++l) {
+                    step(layer_[l], state_[static_cast<size_t>(stream) * layers_ + l], *u);
+                    u = &state_[static_cast<size_t>(stream) * layers_ + l].h;
+                }
+                out_.noalias() = outWeight_ * *u;
+                for (int c = 0; c < outChannels_; ++c)
+                    audio[stream + c][t] = out_[c] + outBias_(c, 0) + (residual_ ? input_[c] : 0.0f);
+            }
+        }
+    }
+
+private:
+    struct Layer {
+        Matrix weightIh, weightHh, biasIh, biasHh;
+    };
+    struct State {
+        Vector h, c;
+    };
+    static Matrix matrix(const EngineFile& file, const json& names, const std::string& key, int rows, int cols) {
+        if (!names.contains(key)) throw FileError("recurrent net: no tensor for " + key);
+        const Tensor& t = file.tensor(names.at(key).get<std::string>());
+        if (static_cast<int64_t>(t.values.size()) != static_cast<int64_t>(rows) * cols)
+            throw FileError("recurrent net: tensor " + key + " has " + std::to_string(t.values.size()) + " values, expected " +
+                            std::to_string(rows) + "x" + std::to_string(cols));
+        return Eigen::Map<const Matrix>(t.values.data(), rows, cols);
+    }
+    void step(const Layer& w, State& s, const Vector& u) noexcept {
+        const int H = hidden_;
+        gatesIh_.noalias() = w.weightIh * u;
+        gatesHh_.noalias() = w.weightHh * s.h;
+        if (lstm_) {  // torch gate order: input, forget, cell, output
+            gatesIh_ += gatesHh_;
+            gatesIh_ += w.biasIh.col(0);
+            auto i = gatesIh_.segment(0, H).array().logistic();
+            auto f = gatesIh_.segment(H, H).array().logistic();
+            auto g = gatesIh_.segment(2 * H, H).array().tanh();
+            auto o = gatesIh_.segment(3 * H, H).array().logistic();
+            s.c.array() = f * s.c.array() + i * g;
+            s.h.array() = o * s.c.array().tanh();
+        } else {  // torch gate order: reset, update, new; the reset gate scales W_hn h + b_hn
+            gatesIh_ += w.biasIh.col(0);
+            gatesHh_ += w.biasHh.col(0);
+            auto r = (gatesIh_.segment(0, H) + gatesHh_.segment(0, H)).array().logistic();
+            auto z = (gatesIh_.segment(H, H) + gatesHh_.segment(H, H)).array().logistic();
+            candidate_.array() = (gatesIh_.segment(2 * H, H).array() + r * gatesHh_.segment(2 * H, H).array()).tanh();
+            s.h.array() = (1 - z) * candidate_.array() + z * s.h.array();
+        }
+    }
+
+    bool lstm_, residual_;
+    int hidden_, layers_, inChannels_, outChannels_, knobs_, streams_ = 1;
+    std::vector<Layer> layer_;
+    std::vector<State> state_;
+    Matrix outWeight_, outBias_;
+    Vector knobValues_, input_, gatesIh_, gatesHh_, candidate_, out_;
+};
+
+}  // namespace ddsp_kit

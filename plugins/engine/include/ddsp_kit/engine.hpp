@@ -1,0 +1,383 @@
+// ddsp_kit real-time engine: runs an exported model (ddsp_kit.export.export_engine) on audio.
+//
+//   std::string error;
+//   auto engine = ddsp_kit::Engine::load("model.engine.safetensors", error);  // nullptr + error on failure
+//   engine->prepare(44100.0, 2);                 // allocates; designs recomputed at 44.1 kHz
+//   engine->setKnob(0, 6.0);                     // physical value (dB, Hz, ...), smoothed over ~20 ms
+//   engine->process(in, out, frames);            // any frames >= 0; no allocation, locks or exceptions
+//
+// Real-time rules kept by process(): nothing allocates (buffers are sized in prepare), nothing throws or
+// logs, denormals are flushed for its duration, host blocks of any size are split into chunks of kChunk
+// samples, knob changes glide exponentially (time constant kSmoothingMs) and are applied between chunks.
+// load() and verify() run on a non-real-time thread.
+#pragma once
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#if defined(__SSE2__) || defined(_M_X64)
+#include <xmmintrin.h>
+#endif
+
+#include "blocks.hpp"
+#include "file.hpp"
+
+namespace ddsp_kit {
+
+inline constexpr double kSmoothingMs = 20.0;
+inline constexpr int kMaxDepth = 32;
+
+// Sets flush-to-zero and denormals-are-zero for its lifetime (x86 MXCSR, AArch64 FPCR).
+class ScopedFlushDenormals {
+public:
+    ScopedFlushDenormals() noexcept {
+#if defined(__SSE2__) || defined(_M_X64)
+        saved_ = _mm_getcsr();
+        _mm_setcsr(saved_ | 0x8040);
+#elif defined(__aarch64__)
+        uint64_t fpcr;
+        __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr));
+        saved_ = fpcr;
+        __asm__ __volatile__("msr fpcr, %0" : : "r"(fpcr | (1ull << 24)));
+#endif
+    }
+    ~ScopedFlushDenormals() {
+#if defined(__SSE2__) || defined(_M_X64)
+        _mm_setcsr(static_cast<unsigned>(saved_));
+#elif defined(__aarch64__)
+        __asm__ __volatile__("msr fpcr, %0" : : "r"(saved_));
+#endif
+    }
+
+private:
+    uint64_t saved_ = 0;
+};
+
+std::unique_ptr<Block> makeBlock(const json& node, const EngineFile& file, int depth);
+
+// Blocks in series.
+class Chain : public Block {
+public:
+    Chain(const json& node, const EngineFile& file, int depth) {
+        type = "Chain", path = node.at("path").get<std::string>();
+        readParams(node);
+        for (const json& child : node.at("blocks")) blocks_.push_back(makeBlock(child, file, depth + 1));
+    }
+    void prepare(double sampleRate, int channels) override {
+        for (auto& b : blocks_) b->prepare(sampleRate, channels);
+    }
+    void reset() override {
+        for (auto& b : blocks_) b->reset();
+    }
+    void process(float* const* audio, int n) noexcept override {
+        for (auto& b : blocks_) b->process(audio, n);
+    }
+    int latency() const override {
+        int total = 0;
+        for (auto& b : blocks_) total += b->latency();
+        return total;
+    }
+    void setKnobInput(int index, double value) noexcept override {
+        for (auto& b : blocks_) b->setKnobInput(index, value);
+    }
+    void collect(std::vector<Block*>& out) override {
+        out.push_back(this);
+        for (auto& b : blocks_) b->collect(out);
+    }
+
+private:
+    std::vector<std::unique_ptr<Block>> blocks_;
+};
+
+// Branches on one input, delayed to the slowest branch's latency, weighted (gain{i}_db) and summed.
+class Parallel : public Block {
+public:
+    Parallel(const json& node, const EngineFile& file, int depth) {
+        type = "Parallel", path = node.at("path").get<std::string>();
+        readParams(node);
+        for (const json& child : node.at("branches")) branches_.push_back(makeBlock(child, file, depth + 1));
+        for (size_t i = 0; i < branches_.size(); ++i) gainIndex_.push_back(need("gain" + std::to_string(i) + "_db"));
+    }
+    void prepare(double sampleRate, int channels) override {
+        channels_ = channels;
+        for (auto& b : branches_) b->prepare(sampleRate, channels);
+        latency_ = 0;
+        for (auto& b : branches_) latency_ = std::max(latency_, b->latency());
+        scratch_.assign(branches_.size() * channels * kChunk, 0.0f);
+        pointers_.assign(branches_.size() * channels, nullptr);
+        for (size_t i = 0; i < pointers_.size(); ++i) pointers_[i] = scratch_.data() + i * kChunk;
+        lines_.clear();
+        for (auto& b : branches_) lines_.push_back(std::vector<float>(static_cast<size_t>(channels) * (latency_ - b->latency())));
+        positions_.assign(branches_.size(), 0);
+        gains_.assign(branches_.size(), 1.0);
+        update();
+    }
+    void reset() override {
+        for (auto& b : branches_) b->reset();
+        for (auto& line : lines_) std::fill(line.begin(), line.end(), 0.0f);
+        std::fill(positions_.begin(), positions_.end(), 0);
+    }
+    void update() override {
+        for (size_t i = 0; i < branches_.size(); ++i) gains_[i] = dbToGain(values[gainIndex_[i]]);
+        dirty = false;
+    }
+    int latency() const override { return latency_; }
+    void process(float* const* audio, int n) noexcept override {
+        for (size_t b = 0; b < branches_.size(); ++b) {
+            float* const* y = pointers_.data() + b * channels_;
+            for (int c = 0; c < channels_; ++c) std::copy(audio[c], audio[c] + n, y[c]);
+            branches_[b]->process(y, n);
+            const int lag = latency_ - branches_[b]->latency();
+            if (lag == 0) continue;
+            for (int c = 0; c < channels_; ++c) {  // ring buffer of `lag` samples per channel
+                float* line = lines_[b].data() + static_cast<size_t>(c) * lag;
+                int position = positions_[b];
+                for (int t = 0; t < n; ++t) {
+                    std::swap(line[position], y[c][t]);
+                    if (++position == lag) position = 0;
+                }
+            }
+            positions_[b] = (positions_[b] + n) % lag;
+        }
+        for (int c = 0; c < channels_; ++c)
+            for (int t = 0; t < n; ++t) {
+                double sum = 0;
+                for (size_t b = 0; b < branches_.size(); ++b) sum += gains_[b] * pointers_[b * channels_ + c][t];
+                audio[c][t] = static_cast<float>(sum);
+            }
+    }
+    void setKnobInput(int index, double value) noexcept override {
+        for (auto& b : branches_) b->setKnobInput(index, value);
+    }
+    void collect(std::vector<Block*>& out) override {
+        out.push_back(this);
+        for (auto& b : branches_) b->collect(out);
+    }
+
+private:
+    std::vector<std::unique_ptr<Block>> branches_;
+    std::vector<int> gainIndex_, positions_;
+    std::vector<double> gains_;
+    std::vector<float> scratch_;
+    std::vector<float*> pointers_;
+    std::vector<std::vector<float>> lines_;
+    int channels_ = 1, latency_ = 0;
+};
+
+// The dispatch table from a block's "type" to its engine class.
+inline std::unique_ptr<Block> makeBlock(const json& node, const EngineFile& file, int depth) {
+    if (depth > kMaxDepth) throw FileError("the model nests blocks deeper than " + std::to_string(kMaxDepth));
+    if (!node.is_object() || !node.contains("type") || !node["type"].is_string() || !node.contains("path") || !node.contains("params"))
+        throw FileError("a block needs 'type', 'path' and 'params'");
+    const std::string type = node["type"].get<std::string>();
+    if (type == "Chain") return std::make_unique<Chain>(node, file, depth);
+    if (type == "Parallel") return std::make_unique<Parallel>(node, file, depth);
+    if (type == "Gain") return std::make_unique<GainBlock>(node);
+    if (type == "OnePole" || type == "Biquad" || type == "ParametricEQ") return std::make_unique<SectionFilter>(node);
+    if (type == "Waveshaper") return std::make_unique<Waveshaper>(node);
+    if (type == "Dynamics") return std::make_unique<Dynamics>(node);
+    if (type == "FIRFilter") return std::make_unique<FIRFilter>(node, file);
+    if (type == "RecurrentModel") return std::make_unique<RecurrentModel>(node, file);
+    throw FileError("block type '" + type + "' is not known to this engine (a newer export?)");
+}
+
+struct Knob {
+    std::string name, unit;
+    double minimum = 0, maximum = 1, defaultValue = 0;
+    bool logScale = false;
+    std::vector<std::pair<Block*, int>> parameters;  // block, parameter index
+    std::vector<int> inputs;                         // knob inputs of the nets
+    double target = 0, current = 0;                  // on the knob's axis (log for log-scaled knobs)
+
+    double toAxis(double value) const { return logScale ? std::log(value) : value; }
+    double fromAxis(double axis) const { return logScale ? std::exp(axis) : axis; }
+    // Normalised position [0, 1] -> physical value (what a plugin's generic knob sends).
+    double fromNormalised(double position) const {
+        position = std::min(std::max(position, 0.0), 1.0);
+        return fromAxis(toAxis(minimum) + position * (toAxis(maximum) - toAxis(minimum)));
+    }
+};
+
+class Engine {
+public:
+    // Parse, build and self-check a model (non-real-time). Returns nullptr and sets `error` on failure.
+    static std::unique_ptr<Engine> load(const std::string& path, std::string& error) noexcept {
+        try {
+            return build(readEngineFile(path), error);
+        } catch (const std::exception& e) {
+            error = e.what();
+        } catch (...) {
+            error = "unknown error";
+        }
+        return nullptr;
+    }
+    static std::unique_ptr<Engine> loadMemory(const uint8_t* bytes, size_t size, std::string& error) noexcept {
+        try {
+            return build(parseEngineFile(bytes, size), error);
+        } catch (const std::exception& e) {
+            error = e.what();
+        } catch (...) {
+            error = "unknown error";
+        }
+        return nullptr;
+    }
+
+    // Allocate for `channels` channels at `sampleRate` (non-real-time); resets the state.
+    void prepare(double sampleRate, int channels) {
+        if (!(sampleRate > 0) || channels < 1 || channels > 64) throw FileError("prepare: bad sample rate or channel count");
+        sampleRate_ = sampleRate, channels_ = channels;
+        root_->prepare(sampleRate, channels);
+        work_.assign(static_cast<size_t>(channels) * kChunk, 0.0f);
+        pointers_.assign(channels, nullptr);
+        for (int c = 0; c < channels; ++c) pointers_[c] = work_.data() + static_cast<size_t>(c) * kChunk;
+        smoothing_ = 1.0 - std::exp(-kChunk / (kSmoothingMs / 1000.0 * sampleRate));
+        for (Knob& k : knobs_) k.current = k.target;
+        applyKnobs(true);
+        root_->reset();
+    }
+    void reset() noexcept { root_->reset(); }
+
+    // Process `frames` samples of every prepared channel; `in` and `out` may be the same buffers.
+    void process(const float* const* in, float* const* out, int frames) noexcept {
+        ScopedFlushDenormals flush;
+        for (int start = 0; start < frames; start += kChunk) {
+            const int n = std::min(kChunk, frames - start);
+            applyKnobs(false);
+            for (int c = 0; c < channels_; ++c) std::copy(in[c] + start, in[c] + start + n, pointers_[c]);
+            root_->process(pointers_.data(), n);
+            for (int c = 0; c < channels_; ++c) std::copy(pointers_[c], pointers_[c] + n, out[c] + start);
+        }
+    }
+
+    // Knob `index` to a physical `value` (clamped to its range); it glides there unless `immediate`.
+    void setKnob(int index, double value, bool immediate = false) noexcept {
+        if (index < 0 || index >= static_cast<int>(knobs_.size()) || !std::isfinite(value)) return;
+        Knob& k = knobs_[index];
+        k.target = k.toAxis(std::min(std::max(value, k.minimum), k.maximum));
+        if (immediate) k.current = k.target, pending_ = true;
+    }
+    double knobValue(int index) const { return knobs_.at(index).fromAxis(knobs_.at(index).target); }
+    const std::vector<Knob>& knobs() const { return knobs_; }
+
+    int latency() const { return root_->latency(); }
+    int modelChannels() const { return modelChannels_; }
+    double modelSampleRate() const { return modelSampleRate_; }
+    const std::string& name() const { return name_; }
+    // Nets and FIR taps hold samples at the training rate: at another rate they run unchanged.
+    bool rateBound() const { return rateBound_; }
+
+    // Run the golden input at the model's own rate and channels and compare with the golden output
+    // (non-real-time). Leaves the engine prepared at the model's rate; prepare() again for the host.
+    bool verify(std::string& error, double* maxError = nullptr) {
+        for (size_t i = 0; i < knobs_.size(); ++i) setKnob(static_cast<int>(i), knobs_[i].defaultValue, true);
+        prepare(modelSampleRate_, modelChannels_);
+        const int frames = static_cast<int>(goldenIn_.size()) / modelChannels_;
+        std::vector<float> y(goldenIn_.size());
+        std::vector<const float*> in(modelChannels_);
+        std::vector<float*> out(modelChannels_);
+        for (int c = 0; c < modelChannels_; ++c) in[c] = goldenIn_.data() + c * frames, out[c] = y.data() + c * frames;
+        for (int start = 0, block = 61; start < frames; start += block) {  // an odd block size exercises the chunking
+            std::vector<const float*> i2(in);
+            std::vector<float*> o2(out);
+            for (int c = 0; c < modelChannels_; ++c) i2[c] += start, o2[c] += start;
+            process(i2.data(), o2.data(), std::min(block, frames - start));
+        }
+        double worst = 0;
+        for (size_t i = 0; i < y.size(); ++i) {
+            const double e = std::abs(static_cast<double>(y[i]) - goldenOut_[i]);
+            if (!(e <= worst)) worst = std::isfinite(e) ? e : INFINITY;
+        }
+        if (maxError) *maxError = worst;
+        root_->reset();
+        if (!(worst <= tolerance_)) {
+            error = "the model does not reproduce its golden output: max error " + std::to_string(worst) + " > tolerance " +
+                    std::to_string(tolerance_);
+            return false;
+        }
+        return true;
+    }
+
+private:
+    static std::unique_ptr<Engine> build(EngineFile file, std::string& error) {
+        auto engine = std::unique_ptr<Engine>(new Engine());
+        const json& h = file.header;
+        engine->name_ = h.at("name").get<std::string>();
+        engine->modelSampleRate_ = h.at("sample_rate").get<double>();
+        engine->modelChannels_ = h.at("channels").get<int>();
+        engine->root_ = makeBlock(h.at("model"), file, 0);
+        std::vector<Block*>& all = engine->blocks_;
+        engine->root_->collect(all);
+        for (Block* b : all) engine->rateBound_ |= b->type == "FIRFilter" || b->type == "RecurrentModel";
+        for (const json& k : h.at("knobs")) {
+            Knob knob;
+            knob.name = k.at("name").get<std::string>(), knob.unit = k.at("unit").get<std::string>();
+            knob.minimum = k.at("minimum").get<double>(), knob.maximum = k.at("maximum").get<double>();
+            knob.defaultValue = k.at("default").get<double>(), knob.logScale = k.at("scale").get<std::string>() == "log";
+            if (!(knob.minimum < knob.maximum) || (knob.logScale && !(knob.minimum > 0)) ||
+                !(knob.defaultValue >= knob.minimum && knob.defaultValue <= knob.maximum))
+                throw FileError("knob '" + knob.name + "': bad range or default");
+            for (const json& target : k.at("targets")) {
+                if (target.contains("input")) {
+                    knob.inputs.push_back(target.at("input").get<int>());
+                    continue;
+                }
+                const std::string path = target.at("block").get<std::string>(), parameter = target.at("parameter").get<std::string>();
+                Block* block = nullptr;
+                for (Block* b : all)
+                    if (b->path == path) block = b;
+                const int index = block ? block->parameterIndex(parameter) : -1;
+                if (index < 0) throw FileError("knob '" + knob.name + "' drives " + path + ":" + parameter + ", which does not exist");
+                knob.parameters.emplace_back(block, index);
+            }
+            knob.target = knob.current = knob.toAxis(knob.defaultValue);
+            engine->knobs_.push_back(std::move(knob));
+        }
+        const json& golden = h.at("golden");
+        const Tensor& in = file.tensor(golden.at("input").get<std::string>());
+        const Tensor& out = file.tensor(golden.at("output").get<std::string>());
+        if (in.shape.size() != 2 || in.shape != out.shape || in.shape[0] != engine->modelChannels_ || in.shape[1] < 1)
+            throw FileError("the golden pair must be two (channels, samples) tensors of one shape");
+        engine->goldenIn_ = in.values, engine->goldenOut_ = out.values;
+        engine->tolerance_ = golden.at("tolerance").get<double>();
+        engine->prepare(engine->modelSampleRate_, engine->modelChannels_);
+        if (!engine->verify(error)) return nullptr;
+        return engine;
+    }
+
+    // Glide the knobs one chunk toward their targets and push them into the blocks they drive.
+    void applyKnobs(bool force) noexcept {
+        bool moved = force || pending_;
+        pending_ = false;
+        for (Knob& k : knobs_) {
+            if (k.current != k.target) {
+                k.current += smoothing_ * (k.target - k.current);
+                if (std::abs(k.target - k.current) <= 1e-9 * std::max(1.0, std::abs(k.target))) k.current = k.target;
+                moved = true;
+            }
+        }
+        if (!moved) return;
+        for (Knob& k : knobs_) {
+            const double value = k.fromAxis(k.current);
+            for (auto& [block, index] : k.parameters) block->setParameter(index, value);
+            for (int input : k.inputs) root_->setKnobInput(input, value);
+        }
+        for (Block* b : blocks_)  // redesign only the blocks whose parameters moved
+            if (b->dirty) b->update();
+    }
+
+    Engine() = default;
+    std::string name_;
+    double modelSampleRate_ = 48000, sampleRate_ = 48000, smoothing_ = 1, tolerance_ = 0;
+    int modelChannels_ = 1, channels_ = 1;
+    bool rateBound_ = false, pending_ = false;
+    std::unique_ptr<Block> root_;
+    std::vector<Block*> blocks_;  // every block of the tree, collected at load
+    std::vector<Knob> knobs_;
+    std::vector<float> work_, goldenIn_, goldenOut_;
+    std::vector<float*> pointers_;
+};
+
+}  // namespace ddsp_kit
