@@ -3,7 +3,8 @@
 ``ddsp-kit fit | validate | test | predict -c recipes/<name>.yaml`` train and
 evaluate models (LightningCLI, see :mod:`ddsp_kit.train.cli`; ``ddsp-kit fit
 --help`` lists every option); ``ddsp-kit process MODEL in.wav out.wav`` runs a
-model file on audio; ``ddsp-kit demo`` fits a resonant filter in seconds.
+model file on audio; ``ddsp-kit export MODEL -o FILE`` writes the engine file
+the real-time plugin loads; ``ddsp-kit demo`` fits a resonant filter in seconds.
 """
 
 import argparse
@@ -36,7 +37,30 @@ def _parser() -> argparse.ArgumentParser:
     process.add_argument("--block-size", type=int, default=512, help="samples per block (default 512)")
     process.add_argument("--knobs", type=float, nargs="*", default=None, help="knob values in [0, 1]")
     process.add_argument("--compensate-latency", action="store_true", help="shift the output earlier by the model's latency")
+    export = commands.add_parser("export", help="write the engine file of a model file, for the real-time engine and plugins")
+    export.add_argument("model", help="model file (.safetensors) written by ddsp_kit")
+    export.add_argument("-o", "--output", required=True, help="engine file to write (*.engine.safetensors)")
+    export.add_argument(
+        "--knob", action="append", default=None, metavar="NAME=PATH:PARAMETER",
+        help="a knob the plugin exposes, driving one block parameter (repeatable; default: every parameter)",
+    )
+    export.add_argument("--channels", type=int, default=None, help="channels of the golden pair (default 1, or the net's)")
+    export.add_argument("--name", default=None, help="display name (default: the model's class)")
     return parser
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .export import ModelFileError, export_engine, load_model, read_engine_header
+
+    try:
+        path = export_engine(load_model(args.model), args.output, knobs=args.knob, channels=args.channels, name=args.name)
+    except ModelFileError as error:
+        _parser().exit(1, f"ddsp-kit export: {error}\n")
+    header = read_engine_header(path)
+    knobs = ", ".join(f"{k['name']} [{k['minimum']:g}, {k['maximum']:g}] {k['unit']}".rstrip() for k in header["knobs"])
+    print(f"wrote {path}: {header['name']}, {header['channels']} channel(s) at {header['sample_rate']:g} Hz, "
+          f"latency {header['latency']} samples, knobs: {knobs or 'none'}")
+    return 0
 
 
 def _train(argv: Sequence[str]) -> int:
@@ -72,6 +96,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         recovered = abs(result.fitted_hz - result.target_hz) < 0.01 * result.target_hz
         print(f"resonance recovered within 1%: {recovered}; final normalised error {result.final_loss:.2e}")
         return 0 if recovered else 1
+    if args.command == "export":
+        return _export(args)
     if args.command == "process":
         if args.block_size < 1:
             _parser().error("--block-size must be at least 1")

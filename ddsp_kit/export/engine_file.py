@@ -257,11 +257,13 @@ def _golden(model: Processor, channels: int) -> Tuple[torch.Tensor, torch.Tensor
     """Golden input and the model's output for it (run in float64 on a copy of the model)."""
     x = golden_input(channels, sample_rate=model.sample_rate)
     reference = copy.deepcopy(model).double().eval()
+    # Knob inputs at their exposed default (0.5), as the engine starts.
+    extra = {"knobs": torch.full((1, int(model.num_knobs)), 0.5, dtype=torch.float64)} if model.num_knobs else {}
     nets_mono = any(isinstance(b, RecurrentModel) and b.in_channels == 1 for b in _blocks(model).values())
     if channels > 1 and nets_mono:  # a mono net runs once per channel, as the engine runs it
-        y = torch.cat([reference(x[:, c : c + 1].double()).audio for c in range(channels)], 1)
+        y = torch.cat([reference(x[:, c : c + 1].double(), **extra).audio for c in range(channels)], 1)
     else:
-        y = reference(x.double()).audio
+        y = reference(x.double(), **extra).audio
     if y.shape != x.shape:
         raise ModelFileError(f"the model maps {channels} channel(s) to {y.shape[1]}: the engine needs as many out as in")
     if not bool(torch.isfinite(y).all()):

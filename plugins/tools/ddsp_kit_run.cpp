@@ -6,7 +6,8 @@
 //   ddsp_kit_run MODEL --bench SECONDS [--channels C] [--rate HZ] [--block N]
 //
 // Audio files are raw float32, planar (all of channel 0, then channel 1, ...). Knob values are physical
-// (the knob's unit); with @FRAME the change happens at that frame and glides like a host automation.
+// (the knob's unit): without @FRAME (or @0) the knob starts there, like a restored plugin state; with
+// @FRAME the change happens at that frame and glides like a host automation.
 // --count-allocations counts every operator new during process() calls and prints "allocations: N".
 // Exit status: 0 done, 1 bad arguments or I/O, 2 the model was refused (message on stderr).
 #include <atomic>
@@ -140,11 +141,13 @@ int main(int argc, char** argv) {
     std::vector<const float*> in(channels);
     std::vector<float*> out(channels);
 
+    for (const Change& c : changes)
+        if (c.frame == 0) engine->setKnob(c.knob, c.value, /*immediate=*/true);
     const auto started = std::chrono::steady_clock::now();
     for (long start = 0; start < frames;) {
         long stop = std::min(frames, start + block);
         for (const Change& c : changes) {
-            if (c.frame == start) engine->setKnob(c.knob, c.value);
+            if (c.frame == start && start > 0) engine->setKnob(c.knob, c.value);
             else if (c.frame > start && c.frame < stop) stop = c.frame;  // split the block at the change
         }
         for (int c = 0; c < channels; ++c) in[c] = audio.data() + c * frames + start, out[c] = output.data() + c * frames + start;
