@@ -46,11 +46,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--channels", type=int, default=None, help="channels of the golden pair (default 1, or the net's)")
     export.add_argument("--name", default=None, help="display name (default: the model's class)")
+    export.add_argument(
+        "--plugin", metavar="DIR", default=None,
+        help="also build LV2, VST3 and CLAP plugins with the model embedded into DIR (needs cmake, g++, Debian's dpf-source)",
+    )
     return parser
 
 
 def _export(args: argparse.Namespace) -> int:
     from .export import ModelFileError, export_engine, load_model, read_engine_header
+    from .export.build import BuildError, build_plugin
 
     try:
         path = export_engine(load_model(args.model), args.output, knobs=args.knob, channels=args.channels, name=args.name)
@@ -60,6 +65,12 @@ def _export(args: argparse.Namespace) -> int:
     knobs = ", ".join(f"{k['name']} [{k['minimum']:g}, {k['maximum']:g}] {k['unit']}".rstrip() for k in header["knobs"])
     print(f"wrote {path}: {header['name']}, {header['channels']} channel(s) at {header['sample_rate']:g} Hz, "
           f"latency {header['latency']} samples, knobs: {knobs or 'none'}")
+    if args.plugin is not None:
+        try:
+            bundles = build_plugin(path, header["name"], args.plugin)
+        except BuildError as error:
+            _parser().exit(1, f"ddsp-kit export: plugin build failed: {error}\n")
+        print("built " + ", ".join(str(bundle) for bundle in bundles.values()))
     return 0
 
 

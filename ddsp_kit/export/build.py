@@ -6,6 +6,7 @@ checkout); the build needs ``cmake``, a C++17 compiler and Debian's ``libeigen3-
 """
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -53,3 +54,43 @@ def build(
         _run(["cmake", "-S", str(PLUGINS_DIR), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release", *defines], "configuring plugins/")
     _run(["cmake", "--build", str(build_dir), "-j", str(jobs), "--target", *targets], "building " + ", ".join(targets))
     return build_dir
+
+
+def plugin_target(name: str) -> str:
+    """The cmake target and bundle name of a per-model plugin: ``name`` as an identifier."""
+    target = re.sub(r"[^0-9A-Za-z_]+", "_", name).strip("_").lower()
+    if not target:
+        raise BuildError(f"the plugin name {name!r} has no letters or digits")
+    return target if target[0].isalpha() else f"m_{target}"
+
+
+def build_plugin(engine_file: os.PathLike, name: str, output_dir: os.PathLike, build_dir: Optional[os.PathLike] = None) -> Dict[str, Path]:
+    """Build LV2, VST3 and CLAP plugins with ``engine_file`` embedded; copy them into ``output_dir``.
+
+    The plugin is named ``name`` (its parameters are the model's knobs); its URI, CLAP ID and VST3 ID
+    derive from the name, so two models with different names can be loaded side by side.
+
+    Returns:
+        ``{"lv2": bundle, "vst3": bundle, "clap": file}``.
+
+    Raises:
+        BuildError: as :func:`build`.
+    """
+    target = plugin_target(name)
+    build_dir = Path(build_dir) if build_dir is not None else PLUGINS_DIR / "build"
+    embedded = build_dir / "embedded" / f"{target}.engine.safetensors"
+    embedded.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(engine_file, embedded)  # kept beside the build: cmake re-reads it when it reconfigures
+    options = {"DDSP_KIT_EMBED_MODEL": str(embedded), "DDSP_KIT_PLUGIN_NAME": name, "DDSP_KIT_PLUGIN_TARGET": target}
+    build([f"{target}-all"], build_dir, options)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    built = {"lv2": f"{target}.lv2", "vst3": f"{target}.vst3", "clap": f"{target}.clap"}
+    result = {}
+    for kind, file_name in built.items():
+        source, destination = build_dir / "bin" / file_name, output_dir / file_name
+        if destination.is_dir():
+            shutil.rmtree(destination)
+        (shutil.copytree if source.is_dir() else shutil.copyfile)(source, destination)
+        result[kind] = destination
+    return result

@@ -194,10 +194,14 @@ struct Knob {
 
     double toAxis(double value) const { return logScale ? std::log(value) : value; }
     double fromAxis(double axis) const { return logScale ? std::exp(axis) : axis; }
-    // Normalised position [0, 1] -> physical value (what a plugin's generic knob sends).
-    double fromNormalised(double position) const {
+    // A macro position in [0, 1] -> physical value, centred on the default: 0.5 is the trained value,
+    // 0 and 1 the ends of the range (piecewise linear on the knob's axis), so a generic plugin at its
+    // default macro settings sounds exactly like the model.
+    double fromMacro(double position) const {
         position = std::min(std::max(position, 0.0), 1.0);
-        return fromAxis(toAxis(minimum) + position * (toAxis(maximum) - toAxis(minimum)));
+        const double centre = toAxis(defaultValue);
+        const double end = toAxis(position >= 0.5 ? maximum : minimum);
+        return fromAxis(centre + std::abs(2 * position - 1) * (end - centre));
     }
 };
 
