@@ -358,6 +358,10 @@ public:
         down_ = -std::expm1(-1000.0 / (values[release_] * sampleRate_));
         rmsAlpha_ = -std::expm1(-1000.0 / (rmsMs_ * sampleRate_));
         makeupGain_ = makeup_ >= 0 ? values[makeup_] : 0.0;
+        thresholdDb_ = values[threshold_], kneeDb_ = knee_ >= 0 ? values[knee_] : 0.0;
+        slope_ = mode_ == 0 ? 1 / values[ratio_] - 1 : mode_ == 1 ? -1.0 : 1 - values[ratio_];
+        // Below the knee a compressor or limiter does nothing: no logarithm needed for such levels.
+        quietLevel_ = mode_ <= 1 ? std::pow(10.0, (thresholdDb_ - kneeDb_ / 2) / 20) : -1.0;
         dirty = false;
     }
     int latency() const override { return lookahead_; }
@@ -380,9 +384,10 @@ public:
                 double gainDb;
                 if (smoothLevel_) {
                     envelope_[d] = ballistic(level_[d], envelope_[d]);
-                    gainDb = curve(toDb(envelope_[d]));
+                    gainDb = envelope_[d] <= quietLevel_ ? 0.0 : curve(toDb(envelope_[d]));
                 } else {
-                    envelope_[d] = ballistic(sign() * curve(toDb(level_[d])), envelope_[d]);
+                    const double target = level_[d] <= quietLevel_ ? 0.0 : sign() * curve(toDb(level_[d]));
+                    envelope_[d] = ballistic(target, envelope_[d]);
                     gainDb = sign() * envelope_[d];
                 }
                 level_[d] = std::exp(static_cast<float>((gainDb + makeupGain_) / kDbPerNeper));  // reuse as the linear gain
@@ -413,15 +418,10 @@ private:
         if (d > -half) return (d + half) * (d + half) / (2 * knee);
         return 0.0;
     }
-    double curve(double levelDb) const {
-        const double over = levelDb - values[threshold_], knee = knee_ >= 0 ? values[knee_] : 0.0;
-        double gain;
-        if (mode_ == 0) gain = (1 / values[ratio_] - 1) * kneeRamp(over, knee);
-        else if (mode_ == 1) gain = -kneeRamp(over, knee);
-        else {
-            gain = (1 - values[ratio_]) * kneeRamp(-over, knee);
-            if (mode_ == 3) gain = std::max(gain, -values[range_]);
-        }
+    double curve(double levelDb) const {  // the static curve; slope_ is (1/R - 1), -1 or (1 - R) by mode
+        const double over = levelDb - thresholdDb_;
+        double gain = slope_ * kneeRamp(mode_ <= 1 ? over : -over, kneeDb_);
+        if (mode_ == 3) gain = std::max(gain, -values[range_]);
         return std::max(gain, kFloorDb);
     }
     double ballistic(double x, double y) const { return y + (x > y ? up_ : down_) * (x - y); }
@@ -429,6 +429,7 @@ private:
     int mode_, link_, threshold_, attack_, release_, knee_, makeup_, ratio_, range_;
     bool rms_, smoothLevel_;
     double rmsMs_, lookaheadMs_, sampleRate_ = 48000, up_ = 0, down_ = 0, rmsAlpha_ = 0, makeupGain_ = 0;
+    double thresholdDb_ = 0, kneeDb_ = 0, slope_ = 0, quietLevel_ = -1;
     int channels_ = 1, detectors_ = 1, lookahead_ = 0, delayPosition_ = 0;
     std::vector<double> envelope_, meanSquare_, level_;
     std::vector<float> delay_;
