@@ -48,6 +48,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from ..chain import Chain, Parallel
+from ..controllers import Controlled, KnobController
 from ..models.recurrent import RecurrentModel
 from ..processors import Biquad, FIRFilter, Gain, OnePole, ParametricEQ, Processor
 from ..processors.dynamics import _Dynamics
@@ -132,12 +133,17 @@ ENGINE_BLOCKS: List[Tuple[type, str, Callable[..., Block]]] = [
     (FIRFilter, "FIRFilter", lambda b, p, t: t.update(taps=f"{p}taps") or {}),
     (RecurrentModel, "RecurrentModel", _recurrent),
 ]
-ENGINE_TYPES = sorted({name for _, name, _ in ENGINE_BLOCKS} | {"Chain", "Parallel"})
+ENGINE_TYPES = sorted({name for _, name, _ in ENGINE_BLOCKS} | {"Chain", "Parallel", "KnobControlled"})
 
 
 def _describe(block: Processor, path: str, prefix: str, problems: List[str]) -> Block:
     """The engine's description of ``block`` (recursively); unsupported blocks are added to ``problems``."""
     where = path or "the model"
+    if isinstance(block, Controlled):
+        if isinstance(block.controller, KnobController) and block.processor.num_knobs == 0:
+            return _knob_controlled(block, path, prefix, problems)
+        problems.append(f"Controlled at {where}: a {type(block.controller).__name__} (the engine runs KnobController only)")
+        return {}
     if type(block) in (Chain, Parallel):
         children = block.blocks if isinstance(block, Chain) else block.branches
         key = "blocks" if isinstance(block, Chain) else "branches"
@@ -160,6 +166,23 @@ def _describe(block: Processor, path: str, prefix: str, problems: List[str]) -> 
             return {**node, "tensors": tensors} if tensors else node
     problems.append(f"{type(block).__name__} at {where}")
     return {}
+
+
+def _knob_controlled(block: Controlled, path: str, prefix: str, problems: List[str]) -> Block:
+    """A block whose parameters an MLP computes from the knobs: the MLP's weights and each driven
+    parameter's range (its raw output maps into the range as in :meth:`Parameter.to_physical`)."""
+    controller = block.controller
+    linear = [i for i, module in enumerate(controller.body) if isinstance(module, torch.nn.Linear)]
+    tensors = {f"body{k}.{kind}": f"{prefix}controller.body.{i}.{kind}" for k, i in enumerate(linear) for kind in ("weight", "bias")}
+    tensors.update({f"output.{kind}": f"{prefix}controller.output.{kind}" for kind in ("weight", "bias")})
+    specs = block.processor.specs
+    return {
+        "type": "KnobControlled", "path": path, "params": {},
+        "num_knobs": controller.num_knobs, "hidden": controller.hidden, "layers": len(linear),
+        "driven": [{"name": n, "minimum": specs[n].minimum, "maximum": specs[n].maximum, "scale": specs[n].scale} for n in controller.names],
+        "tensors": tensors,
+        "block": _describe(block.processor, path, f"{prefix}processor.", problems),
+    }
 
 
 def _blocks(model: Processor, path: str = "") -> Dict[str, Processor]:
@@ -278,7 +301,7 @@ def engine_header(model: Processor, knobs: Optional[Sequence[str]] = None, chann
     if problems:
         raise ModelFileError(
             "the plugin engine cannot run " + "; ".join(problems) + f". It runs {', '.join(ENGINE_TYPES)} "
-            "(static parameters; no controllers yet)"
+            "(static parameters, or knob-conditioned through a KnobController; no time-varying controllers yet)"
         )
     header = {
         "format": FORMAT,
@@ -308,7 +331,7 @@ def validate_header(header: Dict[str, Any]) -> None:
 
 def _referenced_tensors(node: Block) -> List[str]:
     names = list(node.get("tensors", {}).values())
-    for child in node.get("blocks", []) + node.get("branches", []):
+    for child in node.get("blocks", []) + node.get("branches", []) + ([node["block"]] if "block" in node else []):
         names += _referenced_tensors(child)
     return names
 

@@ -167,6 +167,89 @@ private:
     int channels_ = 1, latency_ = 0;
 };
 
+// A block whose parameters an MLP computes from the knob inputs (ddsp_kit.controllers.KnobController):
+// knobs -> (Linear, tanh) x layers -> Linear -> raw values, mapped into each parameter's range as
+// Parameter.to_physical does (a sigmoid on the linear or log axis). Recomputed, in double precision,
+// only when a knob input moved (update(), between chunks); the inner block is then redesigned.
+class KnobControlled : public Block {
+    using Matrix = Eigen::MatrixXd;
+    using Vector = Eigen::VectorXd;
+
+public:
+    KnobControlled(const json& node, const EngineFile& file, int depth) {
+        type = "KnobControlled", path = node.at("path").get<std::string>();
+        readParams(node);
+        inner_ = makeBlock(node.at("block"), file, depth + 1);
+        const int knobs = node.at("num_knobs").get<int>(), hidden = node.at("hidden").get<int>(), layers = node.at("layers").get<int>();
+        if (knobs < 1 || knobs > 64 || hidden < 1 || hidden > 1024 || layers < 1 || layers > 16) throw FileError(path + ": bad controller shape");
+        const json& names = node.at("tensors");
+        for (int l = 0; l < layers; ++l) {
+            const std::string k = "body" + std::to_string(l);
+            weights_.push_back(matrix(file, names, k + ".weight", hidden, l == 0 ? knobs : hidden));
+            biases_.push_back(matrix(file, names, k + ".bias", hidden, 1).col(0));
+        }
+        for (const json& d : node.at("driven")) {
+            const int index = inner_->parameterIndex(d.at("name").get<std::string>());
+            if (index < 0) throw FileError(path + ": the controller drives " + d.at("name").get<std::string>() + ", which the block lacks");
+            const bool log = d.at("scale").get<std::string>() == "log";
+            const double low = d.at("minimum").get<double>(), high = d.at("maximum").get<double>();
+            if (!(low < high) || (log && !(low > 0))) throw FileError(path + ": bad range of a driven parameter");
+            driven_.push_back({index, log ? std::log(low) : low, log ? std::log(high) : high, log});
+        }
+        weights_.push_back(matrix(file, names, "output.weight", static_cast<int>(driven_.size()), hidden));
+        biases_.push_back(matrix(file, names, "output.bias", static_cast<int>(driven_.size()), 1).col(0));
+        knobs_ = Vector::Constant(knobs, 0.5);
+        for (int l = 0; l <= layers; ++l) activations_.push_back(Vector::Zero(weights_[l].rows()));
+    }
+    void prepare(double sampleRate, int channels) override {
+        update();
+        inner_->prepare(sampleRate, channels);
+    }
+    void reset() override { inner_->reset(); }
+    void update() override {
+        const Vector* x = &knobs_;
+        for (size_t l = 0; l < weights_.size(); ++l) {
+            activations_[l].noalias() = weights_[l] * *x;
+            activations_[l] += biases_[l];
+            if (l + 1 < weights_.size()) activations_[l] = activations_[l].array().tanh();
+            x = &activations_[l];
+        }
+        for (size_t i = 0; i < driven_.size(); ++i) {
+            const Driven& d = driven_[i];
+            const double axis = d.low + (d.high - d.low) / (1 + std::exp(-(*x)[static_cast<int>(i)]));
+            inner_->setParameter(d.index, d.log ? std::exp(axis) : axis);
+        }
+        dirty = false;
+    }
+    void process(float* const* audio, int n) noexcept override { inner_->process(audio, n); }
+    int latency() const override { return inner_->latency(); }
+    void setKnobInput(int index, double value) noexcept override {
+        if (index >= 0 && index < knobs_.size() && knobs_[index] != value) knobs_[index] = value, dirty = true;
+    }
+    void collect(std::vector<Block*>& out) override {
+        out.push_back(this);  // before the inner block: its redesign follows this one's update
+        inner_->collect(out);
+    }
+
+private:
+    struct Driven {
+        int index;
+        double low, high;
+        bool log;
+    };
+    static Matrix matrix(const EngineFile& file, const json& names, const std::string& key, int rows, int cols) {
+        const Tensor& t = file.tensor(names.at(key).get<std::string>());
+        if (static_cast<int64_t>(t.values.size()) != static_cast<int64_t>(rows) * cols)
+            throw FileError("knob controller: tensor " + key + " does not have " + std::to_string(rows) + "x" + std::to_string(cols) + " values");
+        return Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(t.values.data(), rows, cols).cast<double>();
+    }
+    std::unique_ptr<Block> inner_;
+    std::vector<Matrix> weights_;
+    std::vector<Vector> biases_, activations_;
+    std::vector<Driven> driven_;
+    Vector knobs_;
+};
+
 // The dispatch table from a block's "type" to its engine class.
 inline std::unique_ptr<Block> makeBlock(const json& node, const EngineFile& file, int depth) {
     if (depth > kMaxDepth) throw FileError("the model nests blocks deeper than " + std::to_string(kMaxDepth));
@@ -175,6 +258,7 @@ inline std::unique_ptr<Block> makeBlock(const json& node, const EngineFile& file
     const std::string type = node["type"].get<std::string>();
     if (type == "Chain") return std::make_unique<Chain>(node, file, depth);
     if (type == "Parallel") return std::make_unique<Parallel>(node, file, depth);
+    if (type == "KnobControlled") return std::make_unique<KnobControlled>(node, file, depth);
     if (type == "Gain") return std::make_unique<GainBlock>(node);
     if (type == "OnePole" || type == "Biquad" || type == "ParametricEQ") return std::make_unique<SectionFilter>(node);
     if (type == "Waveshaper") return std::make_unique<Waveshaper>(node);
