@@ -274,19 +274,36 @@ def mrstft(pred: Tensor, target: Tensor, reduction: str = "mean", **options) -> 
 
 
 class ESRLoss(nn.Module):
-    """:func:`esr` as a module. Args: ``pre_emphasis`` and ``eps``, as there.
+    """:func:`esr` as a module. Args: ``pre_emphasis`` and ``eps``, as there, and ``pooled``.
+
+    ``pooled`` (default True): with ``reduction="mean"`` the batch's total error over its total energy
+    (the ESR of the batch as one signal, as Wright et al. and Neural Amp Modeler compute it), so that a
+    crop of near silence does not dominate the loss with a huge ratio of its own; False: the mean of the
+    per-item ratios. ``reduction="none"`` always gives the per-item ratios.
 
     Example:
         >>> ESRLoss(pre_emphasis=0.95)(torch.zeros(1, 1, 8), torch.ones(1, 1, 8)).item() > 0.99
         True
+        >>> t = torch.tensor([[[1.0, 1.0]], [[0.01, 0.01]]])   # a loud crop and a quiet one
+        >>> p = t + 0.01
+        >>> round(ESRLoss()(p, t).item(), 4), round(ESRLoss(pooled=False)(p, t).item(), 4)
+        (0.0002, 0.5)
     """
 
-    def __init__(self, pre_emphasis: Optional[float] = None, eps: float = 1e-8):
+    def __init__(self, pre_emphasis: Optional[float] = None, eps: float = 1e-8, pooled: bool = True):
         super().__init__()
         self.pre_emphasis = None if pre_emphasis is None else _check_coefficient(pre_emphasis)
         self.eps = _check_eps(eps)
+        if not isinstance(pooled, bool):
+            raise TypeError(f"pooled must be a bool, got {type(pooled).__name__}")
+        self.pooled = pooled
 
     def forward(self, pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+        if self.pooled and reduction == "mean":
+            check_pair(pred, target)
+            if self.pre_emphasis is not None:
+                pred, target = _pre_emphasis(pred, self.pre_emphasis), _pre_emphasis(target, self.pre_emphasis)
+            return (target - pred).square().sum() / (target.square().sum() + self.eps)
         return esr(pred, target, self.pre_emphasis, self.eps, reduction)
 
 

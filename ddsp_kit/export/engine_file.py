@@ -140,9 +140,12 @@ def _describe(block: Processor, path: str, prefix: str, problems: List[str]) -> 
     """The engine's description of ``block`` (recursively); unsupported blocks are added to ``problems``."""
     where = path or "the model"
     if isinstance(block, Controlled):
-        if isinstance(block.controller, KnobController) and block.processor.num_knobs == 0:
+        if not isinstance(block.controller, KnobController):
+            problems.append(f"Controlled at {where}: a {type(block.controller).__name__} (the engine runs KnobController only)")
+        elif block.processor.num_knobs:
+            problems.append(f"Controlled at {where}: its {type(block.processor).__name__} reads the knobs itself too")
+        else:
             return _knob_controlled(block, path, prefix, problems)
-        problems.append(f"Controlled at {where}: a {type(block.controller).__name__} (the engine runs KnobController only)")
         return {}
     if type(block) in (Chain, Parallel):
         children = block.blocks if isinstance(block, Chain) else block.branches
