@@ -262,9 +262,9 @@ private:
 #endif
 
     const uint32_t knobCount_;
-    double knobValues_[512] = {};
+    std::atomic<double> knobValues_[512] = {};  // written by the host's parameter calls, read in run()
     std::atomic<bool> knobsChanged_{false}, quit_{false};
-    bool bypass_ = false;
+    std::atomic<bool> bypass_{false};
     std::atomic<int> status_{kNoModel};
     ddsp_kit::Engine* current_ = nullptr;  // owned by the audio thread while active
     std::atomic<ddsp_kit::Engine*> pending_{nullptr}, retired_{nullptr};
