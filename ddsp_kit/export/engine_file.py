@@ -26,6 +26,11 @@ The header is validated against ``engine_schema.json`` before the file is
 written, and the file is written atomically. Blocks the engine cannot run are
 refused with a message that names each one and its path.
 
+Knob-conditioned blocks (a :class:`~ddsp_kit.controllers.KnobController` in a
+:class:`~ddsp_kit.controllers.Controlled`) are exported with the controller's MLP
+weights and each driven parameter's range; the engine recomputes them when a
+knob moves. Time-varying controllers are not run by the engine yet.
+
 Channels: gray-box blocks process each channel alike (the engine runs any
 channel count); a recurrent net with one input channel runs once per channel.
 Nets and FIR taps hold samples at the training rate: at another host rate
