@@ -10,6 +10,7 @@ The engine needs cmake, g++, libeigen3-dev and nlohmann-json3-dev (``.ci/run`` i
 them these tests skip on a developer machine and fail in CI (``CI`` set).
 """
 
+import copy
 import json
 import math
 import os
@@ -81,7 +82,7 @@ def _signal(channels, samples=SAMPLES, seed=1):
 
 
 def _python(model, x, knobs=None):
-    reference = __import__("copy").deepcopy(model).double()
+    reference = copy.deepcopy(model).double()
     extra = {"knobs": torch.tensor([knobs], dtype=torch.float64)} if knobs is not None else {}
     with torch.no_grad():
         return reference(x[None].double(), **extra).audio[0].numpy()
@@ -216,7 +217,7 @@ def test_knobs_set_and_automated(tools, tmp_path):
 
     # A knob set before processing (a restored state): equals the Python model with that value.
     y, _ = _engine(tools, path, x, 256, knobs=["0=20.0", "1=-6.0"], tmp=tmp_path)
-    changed = __import__("copy").deepcopy(model)
+    changed = copy.deepcopy(model)
     with torch.no_grad():
         changed.blocks[1].raw["gain_db"].copy_(changed.blocks[1].to_raw("gain_db", 20.0))
         changed.blocks[3].raw["high_shelf_gain_db"].copy_(changed.blocks[3].to_raw("high_shelf_gain_db", -6.0))
@@ -226,7 +227,7 @@ def test_knobs_set_and_automated(tools, tmp_path):
     automated, allocations = _engine(tools, path, x, 100, knobs=["0=20.0@24000"], tmp=tmp_path)
     assert allocations == 0
     default = _python(model, x)
-    drive_only = __import__("copy").deepcopy(model)
+    drive_only = copy.deepcopy(model)
     with torch.no_grad():
         drive_only.blocks[1].raw["gain_db"].copy_(drive_only.blocks[1].to_raw("gain_db", 20.0))
     after = _python(drive_only, x)

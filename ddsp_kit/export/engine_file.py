@@ -49,7 +49,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import jsonschema
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from ..chain import Chain, Parallel
@@ -58,7 +57,7 @@ from ..models.recurrent import RecurrentModel
 from ..processors import Biquad, FIRFilter, Gain, OnePole, ParametricEQ, Processor
 from ..processors.dynamics import _Dynamics
 from ..processors.nonlinear import Asymmetric, HardClip, Rational, Tanh, Waveshaper
-from .model_file import ModelFileError
+from .model_file import ModelFileError, read_metadata_json
 
 FORMAT = "ddsp_kit.engine"
 VERSION = "1.0.0"
@@ -141,6 +140,19 @@ ENGINE_BLOCKS: List[Tuple[type, str, Callable[..., Block]]] = [
 ENGINE_TYPES = sorted({name for _, name, _ in ENGINE_BLOCKS} | {"Chain", "Parallel", "KnobControlled"})
 
 
+def _children(block: Processor) -> Tuple[str, Sequence[Processor]]:
+    """A container's children and the attribute that holds them (``blocks``, ``branches``); none otherwise."""
+    if type(block) is Chain:
+        return "blocks", block.blocks
+    if type(block) is Parallel:
+        return "branches", block.branches
+    return "", ()
+
+
+def _child_path(path: str, index: int) -> str:
+    return f"{path}.{index}" if path else str(index)
+
+
 def _describe(block: Processor, path: str, prefix: str, problems: List[str]) -> Block:
     """The engine's description of ``block`` (recursively); unsupported blocks are added to ``problems``."""
     where = path or "the model"
@@ -152,13 +164,9 @@ def _describe(block: Processor, path: str, prefix: str, problems: List[str]) -> 
         else:
             return _knob_controlled(block, path, prefix, problems)
         return {}
-    if type(block) in (Chain, Parallel):
-        children = block.blocks if isinstance(block, Chain) else block.branches
-        key = "blocks" if isinstance(block, Chain) else "branches"
-        described = [
-            _describe(child, f"{path}.{i}" if path else str(i), f"{prefix}{key}.{i}.", problems)
-            for i, child in enumerate(children)
-        ]
+    key, children = _children(block)
+    if key:
+        described = [_describe(child, _child_path(path, i), f"{prefix}{key}.{i}.", problems) for i, child in enumerate(children)]
         node = {"type": type(block).__name__, "path": path, "params": _values(block), key: described}
         if isinstance(block, Parallel):
             node["latencies"] = [int(child.latency) for child in children]
@@ -196,9 +204,8 @@ def _knob_controlled(block: Controlled, path: str, prefix: str, problems: List[s
 def _blocks(model: Processor, path: str = "") -> Dict[str, Processor]:
     """Every block by path (the root is ``""``)."""
     found = {path: model}
-    children = model.blocks if isinstance(model, Chain) else model.branches if isinstance(model, Parallel) else ()
-    for i, child in enumerate(children):
-        found.update(_blocks(child, f"{path}.{i}" if path else str(i)))
+    for i, child in enumerate(_children(model)[1]):
+        found.update(_blocks(child, _child_path(path, i)))
     return found
 
 
@@ -235,11 +242,11 @@ def engine_knobs(model: Processor, knobs: Optional[Sequence[str]] = None) -> Lis
          "targets": [{"input": i}]}
         for i in range(int(model.num_knobs))
     ]
-    if knobs is None:
-        knobs = [f"{path}:{name}={path}:{name}" for path, block in blocks.items() for name in block.specs]
-        knobs = [spec.replace(":", "", 1) if spec.startswith(":") else spec for spec in knobs]
-    for spec in knobs:
-        name, path, parameter = _knob_parameter(spec)
+    if knobs is None:  # every parameter, named PATH:PARAMETER (the root's by their own name)
+        chosen = [(f"{path}:{name}" if path else name, path, name) for path, block in blocks.items() for name in block.specs]
+    else:
+        chosen = [_knob_parameter(spec) for spec in knobs]
+    for name, path, parameter in chosen:
         block = blocks.get(path)
         if block is None:
             raise ModelFileError(f"knob {name!r}: no block at path {path!r}; paths are {sorted(blocks)}")
@@ -401,20 +408,7 @@ def read_engine_header(path: PathLike) -> Dict[str, Any]:
     Raises:
         ModelFileError: missing, corrupt or foreign file, another major version, or a header the schema rejects.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such engine file")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        raise ModelFileError(f"{path}: not a readable engine file: {error}") from error
-    if METADATA_KEY not in metadata:
-        raise ModelFileError(f"{path}: a safetensors file without a {METADATA_KEY} header (a model file? export it first)")
-    try:
-        header = json.loads(metadata[METADATA_KEY])
-    except json.JSONDecodeError as error:
-        raise ModelFileError(f"{path}: the engine header is not valid JSON: {error}") from error
+    header = read_metadata_json(path, METADATA_KEY, "engine")
     version = str(header.get("version", "")) if isinstance(header, dict) else ""
     if isinstance(header, dict) and header.get("format") == FORMAT and version.split(".")[0] != VERSION.split(".")[0]:
         raise ModelFileError(f"{path}: engine format version {version}; this ddsp_kit writes and reads {VERSION.split('.')[0]}.x")

@@ -222,22 +222,31 @@ def _load_tensors(model: Processor, tensors: Dict[str, torch.Tensor]) -> None:
     model.load_state_dict(tensors, strict=True)
 
 
-def read_header(path: PathLike) -> Dict[str, Any]:
-    """The JSON header of a model file, checked for format and major version."""
+def read_metadata_json(path: PathLike, key: str, what: str) -> Any:
+    """The JSON document under metadata ``key`` of the safetensors file ``path`` (a ``what`` file).
+
+    Raises:
+        ModelFileError: missing or unreadable file, no such key (a foreign file), or invalid JSON.
+    """
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file")
+        raise ModelFileError(f"{path}: no such {what} file")
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        raise ModelFileError(f"{path}: not a readable model file (corrupt, truncated or another format): {error}") from error
-    if METADATA_KEY not in metadata:
-        raise ModelFileError(f"{path}: a safetensors file without a ddsp_kit header (a foreign model?)")
+        raise ModelFileError(f"{path}: not a readable {what} file (corrupt, truncated or another format): {error}") from error
+    if key not in metadata:
+        raise ModelFileError(f"{path}: a safetensors file without a {key} header (a foreign file, or not a {what} file)")
     try:
-        header = json.loads(metadata[METADATA_KEY])
+        return json.loads(metadata[key])
     except json.JSONDecodeError as error:
-        raise ModelFileError(f"{path}: the ddsp_kit header is not valid JSON: {error}") from error
+        raise ModelFileError(f"{path}: the {key} header is not valid JSON: {error}") from error
+
+
+def read_header(path: PathLike) -> Dict[str, Any]:
+    """The JSON header of a model file, checked for format and major version."""
+    header = read_metadata_json(path, METADATA_KEY, "model")
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(f"{path}: format {header.get('format') if isinstance(header, dict) else None!r}, expected {FORMAT!r}")
     version = str(header.get("version", ""))

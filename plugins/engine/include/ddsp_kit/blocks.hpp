@@ -63,18 +63,14 @@ public:
     bool dirty = false;
 
 protected:
-    void readParams(const json& node) {
+    // The type, path and design parameters every block's description carries (load time).
+    explicit Block(const json& node) : type(node.at("type").get<std::string>()), path(node.at("path").get<std::string>()) {
         for (auto& [name, value] : node.at("params").items()) {
             if (!value.is_number()) throw FileError(path + ": parameter " + name + " is not a number");
             names.push_back(name);
             values.push_back(value.get<double>());
             if (!std::isfinite(values.back())) throw FileError(path + ": parameter " + name + " is not finite");
         }
-    }
-    double param(const std::string& name) const {
-        const int i = parameterIndex(name);
-        if (i < 0) throw FileError(type + " at '" + path + "' has no parameter " + name);
-        return values[i];
     }
     // Index of a parameter the block needs (load time).
     int need(const std::string& name) const {
@@ -168,10 +164,7 @@ public:
         int frequency, q, gain;  // parameter indices (-1: absent)
     };
 
-    explicit SectionFilter(const json& node) {
-        type = node.at("type").get<std::string>();
-        path = node.at("path").get<std::string>();
-        readParams(node);
+    explicit SectionFilter(const json& node) : Block(node) {
         if (type == "ParametricEQ") {
             for (const json& band : node.at("bands")) {
                 const std::string name = band.at("name").get<std::string>();
@@ -233,9 +226,7 @@ private:
 
 class GainBlock : public Block {
 public:
-    explicit GainBlock(const json& node) {
-        type = "Gain", path = node.at("path").get<std::string>();
-        readParams(node);
+    explicit GainBlock(const json& node) : Block(node) {
         gainDb_ = need("gain_db");
     }
     void prepare(double, int channels) override { channels_ = channels, update(); }
@@ -255,9 +246,7 @@ enum class Shape { Tanh, BiasedTanh, HardClip, Rational };
 
 class Waveshaper : public Block {
 public:
-    explicit Waveshaper(const json& node) {
-        type = "Waveshaper", path = node.at("path").get<std::string>();
-        readParams(node);
+    explicit Waveshaper(const json& node) : Block(node) {
         const std::string shape = node.at("shape").get<std::string>();
         inputGain_ = need("input_gain_db"), outputGain_ = need("output_gain_db");
         if (shape == "tanh") shape_ = Shape::Tanh;
@@ -317,9 +306,7 @@ private:
 // ddsp_kit.functional.dynamics.dynamics: detector, static curve with quadratic knee, attack/release.
 class Dynamics : public Block {
 public:
-    explicit Dynamics(const json& node) {
-        type = "Dynamics", path = node.at("path").get<std::string>();
-        readParams(node);
+    explicit Dynamics(const json& node) : Block(node) {
         const std::string mode = node.at("mode").get<std::string>();
         mode_ = mode == "compressor" ? 0 : mode == "limiter" ? 1 : mode == "expander" ? 2 : mode == "gate" ? 3 : -1;
         if (mode_ < 0) throw FileError(path + ": unknown dynamics mode '" + mode + "'");
@@ -454,9 +441,7 @@ private:
 // Direct-form convolution with double accumulation: taps (M) shared, or (channels, M) per channel.
 class FIRFilter : public Block {
 public:
-    FIRFilter(const json& node, const EngineFile& file) {
-        type = "FIRFilter", path = node.at("path").get<std::string>();
-        readParams(node);
+    FIRFilter(const json& node, const EngineFile& file) : Block(node) {
         const Tensor& taps = file.tensor(node.at("tensors").at("taps").get<std::string>());
         if (taps.shape.empty() || taps.shape.size() > 2 || taps.shape.back() < 1) throw FileError(path + ": taps must be (M,) or (C, M)");
         length_ = static_cast<int>(taps.shape.back());
@@ -500,9 +485,7 @@ class RecurrentModel : public Block {
     using Vector = Eigen::VectorXf;
 
 public:
-    RecurrentModel(const json& node, const EngineFile& file) {
-        type = "RecurrentModel", path = node.at("path").get<std::string>();
-        readParams(node);
+    RecurrentModel(const json& node, const EngineFile& file) : Block(node) {
         lstm_ = node.at("cell").get<std::string>() == "lstm";
         hidden_ = node.at("hidden").get<int>(), layers_ = node.at("layers").get<int>();
         inChannels_ = node.at("in_channels").get<int>(), outChannels_ = node.at("out_channels").get<int>();

@@ -58,79 +58,82 @@ private:
 
 std::unique_ptr<Block> makeBlock(const json& node, const EngineFile& file, int depth);
 
-// Blocks in series.
-class Chain : public Block {
+// A block made of blocks: resets, knob inputs and the block list reach every child.
+class Composite : public Block {
 public:
-    Chain(const json& node, const EngineFile& file, int depth) {
-        type = "Chain", path = node.at("path").get<std::string>();
-        readParams(node);
-        for (const json& child : node.at("blocks")) blocks_.push_back(makeBlock(child, file, depth + 1));
-    }
-    void prepare(double sampleRate, int channels) override {
-        for (auto& b : blocks_) b->prepare(sampleRate, channels);
-    }
     void reset() override {
-        for (auto& b : blocks_) b->reset();
+        for (auto& child : children_) child->reset();
+    }
+    void setKnobInput(int index, double value) noexcept override {
+        for (auto& child : children_) child->setKnobInput(index, value);
+    }
+    void collect(std::vector<Block*>& out) override {
+        out.push_back(this);  // before its children: an update here may move their parameters
+        for (auto& child : children_) child->collect(out);
+    }
+
+protected:
+    using Block::Block;
+    void addChildren(const json& list, const EngineFile& file, int depth) {
+        for (const json& child : list) children_.push_back(makeBlock(child, file, depth + 1));
+    }
+    std::vector<std::unique_ptr<Block>> children_;
+};
+
+// Blocks in series.
+class Chain : public Composite {
+public:
+    Chain(const json& node, const EngineFile& file, int depth) : Composite(node) { addChildren(node.at("blocks"), file, depth); }
+    void prepare(double sampleRate, int channels) override {
+        for (auto& b : children_) b->prepare(sampleRate, channels);
     }
     void process(float* const* audio, int n) noexcept override {
-        for (auto& b : blocks_) b->process(audio, n);
+        for (auto& b : children_) b->process(audio, n);
     }
     int latency() const override {
         int total = 0;
-        for (auto& b : blocks_) total += b->latency();
+        for (auto& b : children_) total += b->latency();
         return total;
     }
-    void setKnobInput(int index, double value) noexcept override {
-        for (auto& b : blocks_) b->setKnobInput(index, value);
-    }
-    void collect(std::vector<Block*>& out) override {
-        out.push_back(this);
-        for (auto& b : blocks_) b->collect(out);
-    }
-
-private:
-    std::vector<std::unique_ptr<Block>> blocks_;
 };
 
 // Branches on one input, delayed to the slowest branch's latency, weighted (gain{i}_db) and summed.
-class Parallel : public Block {
+class Parallel : public Composite {
 public:
-    Parallel(const json& node, const EngineFile& file, int depth) {
-        type = "Parallel", path = node.at("path").get<std::string>();
-        readParams(node);
-        for (const json& child : node.at("branches")) branches_.push_back(makeBlock(child, file, depth + 1));
-        for (size_t i = 0; i < branches_.size(); ++i) gainIndex_.push_back(need("gain" + std::to_string(i) + "_db"));
+    Parallel(const json& node, const EngineFile& file, int depth) : Composite(node) {
+        addChildren(node.at("branches"), file, depth);
+        for (size_t i = 0; i < children_.size(); ++i) gainIndex_.push_back(need("gain" + std::to_string(i) + "_db"));
     }
     void prepare(double sampleRate, int channels) override {
         channels_ = channels;
-        for (auto& b : branches_) b->prepare(sampleRate, channels);
+        for (auto& b : children_) b->prepare(sampleRate, channels);
         latency_ = 0;
-        for (auto& b : branches_) latency_ = std::max(latency_, b->latency());
-        scratch_.assign(branches_.size() * channels * kChunk, 0.0f);
-        pointers_.assign(branches_.size() * channels, nullptr);
+        for (auto& b : children_) latency_ = std::max(latency_, b->latency());
+        scratch_.assign(children_.size() * channels * kChunk, 0.0f);
+        pointers_.assign(children_.size() * channels, nullptr);
         for (size_t i = 0; i < pointers_.size(); ++i) pointers_[i] = scratch_.data() + i * kChunk;
         lines_.clear();
-        for (auto& b : branches_) lines_.push_back(std::vector<float>(static_cast<size_t>(channels) * (latency_ - b->latency())));
-        positions_.assign(branches_.size(), 0);
-        gains_.assign(branches_.size(), 1.0);
+        for (auto& b : children_) lines_.push_back(std::vector<float>(static_cast<size_t>(channels) * (latency_ - b->latency())));
+        positions_.assign(children_.size(), 0);
+        gains_.assign(children_.size(), 1.0);
         update();
     }
     void reset() override {
-        for (auto& b : branches_) b->reset();
+        Composite::reset();
         for (auto& line : lines_) std::fill(line.begin(), line.end(), 0.0f);
         std::fill(positions_.begin(), positions_.end(), 0);
     }
     void update() override {
-        for (size_t i = 0; i < branches_.size(); ++i) gains_[i] = dbToGain(values[gainIndex_[i]]);
+        for (size_t i = 0; i < children_.size(); ++i) gains_[i] = dbToGain(values[gainIndex_[i]]);
         dirty = false;
     }
     int latency() const override { return latency_; }
     void process(float* const* audio, int n) noexcept override {
-        for (size_t b = 0; b < branches_.size(); ++b) {
+        for (size_t b = 0; b < children_.size(); ++b) {
             float* const* y = pointers_.data() + b * channels_;
             for (int c = 0; c < channels_; ++c) std::copy(audio[c], audio[c] + n, y[c]);
-            branches_[b]->process(y, n);
-            const int lag = latency_ - branches_[b]->latency();
+            children_[b]->process(y, n);
+            const int lag = latency_ - children_[b]->latency();
             if (lag == 0) continue;
             for (int c = 0; c < channels_; ++c) {  // ring buffer of `lag` samples per channel
                 float* line = lines_[b].data() + static_cast<size_t>(c) * lag;
@@ -145,20 +148,12 @@ public:
         for (int c = 0; c < channels_; ++c)
             for (int t = 0; t < n; ++t) {
                 double sum = 0;
-                for (size_t b = 0; b < branches_.size(); ++b) sum += gains_[b] * pointers_[b * channels_ + c][t];
+                for (size_t b = 0; b < children_.size(); ++b) sum += gains_[b] * pointers_[b * channels_ + c][t];
                 audio[c][t] = static_cast<float>(sum);
             }
     }
-    void setKnobInput(int index, double value) noexcept override {
-        for (auto& b : branches_) b->setKnobInput(index, value);
-    }
-    void collect(std::vector<Block*>& out) override {
-        out.push_back(this);
-        for (auto& b : branches_) b->collect(out);
-    }
 
 private:
-    std::vector<std::unique_ptr<Block>> branches_;
     std::vector<int> gainIndex_, positions_;
     std::vector<double> gains_;
     std::vector<float> scratch_;
@@ -171,15 +166,14 @@ private:
 // knobs -> (Linear, tanh) x layers -> Linear -> raw values, mapped into each parameter's range as
 // Parameter.to_physical does (a sigmoid on the linear or log axis). Recomputed, in double precision,
 // only when a knob input moved (update(), between chunks); the inner block is then redesigned.
-class KnobControlled : public Block {
+class KnobControlled : public Composite {
     using Matrix = Eigen::MatrixXd;
     using Vector = Eigen::VectorXd;
 
 public:
-    KnobControlled(const json& node, const EngineFile& file, int depth) {
-        type = "KnobControlled", path = node.at("path").get<std::string>();
-        readParams(node);
-        inner_ = makeBlock(node.at("block"), file, depth + 1);
+    KnobControlled(const json& node, const EngineFile& file, int depth) : Composite(node) {
+        addChildren(json::array({node.at("block")}), file, depth);
+        Block& inner = *children_.front();
         const int knobs = node.at("num_knobs").get<int>(), hidden = node.at("hidden").get<int>(), layers = node.at("layers").get<int>();
         if (knobs < 1 || knobs > 64 || hidden < 1 || hidden > 1024 || layers < 1 || layers > 16) throw FileError(path + ": bad controller shape");
         const json& names = node.at("tensors");
@@ -189,7 +183,7 @@ public:
             biases_.push_back(matrix(file, names, k + ".bias", hidden, 1).col(0));
         }
         for (const json& d : node.at("driven")) {
-            const int index = inner_->parameterIndex(d.at("name").get<std::string>());
+            const int index = inner.parameterIndex(d.at("name").get<std::string>());
             if (index < 0) throw FileError(path + ": the controller drives " + d.at("name").get<std::string>() + ", which the block lacks");
             const bool log = d.at("scale").get<std::string>() == "log";
             const double low = d.at("minimum").get<double>(), high = d.at("maximum").get<double>();
@@ -203,9 +197,8 @@ public:
     }
     void prepare(double sampleRate, int channels) override {
         update();
-        inner_->prepare(sampleRate, channels);
+        children_.front()->prepare(sampleRate, channels);
     }
-    void reset() override { inner_->reset(); }
     void update() override {
         const Vector* x = &knobs_;
         for (size_t l = 0; l < weights_.size(); ++l) {
@@ -217,18 +210,15 @@ public:
         for (size_t i = 0; i < driven_.size(); ++i) {
             const Driven& d = driven_[i];
             const double axis = d.low + (d.high - d.low) / (1 + std::exp(-(*x)[static_cast<int>(i)]));
-            inner_->setParameter(d.index, d.log ? std::exp(axis) : axis);
+            children_.front()->setParameter(d.index, d.log ? std::exp(axis) : axis);
         }
         dirty = false;
     }
-    void process(float* const* audio, int n) noexcept override { inner_->process(audio, n); }
-    int latency() const override { return inner_->latency(); }
+    void process(float* const* audio, int n) noexcept override { children_.front()->process(audio, n); }
+    int latency() const override { return children_.front()->latency(); }
+    // The knob inputs feed the MLP (the inner block reads none: export refuses that).
     void setKnobInput(int index, double value) noexcept override {
         if (index >= 0 && index < knobs_.size() && knobs_[index] != value) knobs_[index] = value, dirty = true;
-    }
-    void collect(std::vector<Block*>& out) override {
-        out.push_back(this);  // before the inner block: its redesign follows this one's update
-        inner_->collect(out);
     }
 
 private:
@@ -243,7 +233,6 @@ private:
             throw FileError("knob controller: tensor " + key + " does not have " + std::to_string(rows) + "x" + std::to_string(cols) + " values");
         return Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(t.values.data(), rows, cols).cast<double>();
     }
-    std::unique_ptr<Block> inner_;
     std::vector<Matrix> weights_;
     std::vector<Vector> biases_, activations_;
     std::vector<Driven> driven_;
