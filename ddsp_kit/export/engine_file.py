@@ -56,11 +56,12 @@ from ..controllers import Controlled, KnobController
 from ..models.recurrent import RecurrentModel
 from ..processors import Biquad, FIRFilter, Gain, OnePole, ParametricEQ, Processor
 from ..processors.dynamics import _Dynamics
-from ..processors.nonlinear import Asymmetric, HardClip, Rational, Tanh, Waveshaper
+from ..functional.nonlinear import oversampling_filters
+from ..processors.nonlinear import Asymmetric, Chebyshev, HardClip, MLPWaveshaper, Rational, Tanh, Waveshaper
 from .model_file import ModelFileError, read_metadata_json
 
 FORMAT = "ddsp_kit.engine"
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1: oversampled, Chebyshev and MLP shapers; TCN; reverbs
 METADATA_KEY = "ddsp_kit.engine"
 GOLDEN_SAMPLES = 4096
 # The engine recomputes designs in double precision and runs double filter state; nets in float32.
@@ -80,12 +81,17 @@ def _values(block: Processor) -> Dict[str, float]:
     return {name: float(spec.to_physical(block.raw[name].detach().double())) for name, spec in block.specs.items()}
 
 
-def _waveshaper(block: Waveshaper, shape: str) -> Block:
-    if block.oversampling != 1:
-        raise _Unsupported(f"oversampling={block.oversampling} (the engine runs shapers at the base rate only)")
-    config = {"shape": shape}
+def _waveshaper(block: Waveshaper, shape: str, tensors: Dict[str, Any], prefix: str) -> Block:
+    """A shaper: its curve, its coefficients' count or MLP weights, and the 2x stages' taps when oversampled."""
+    config: Block = {"shape": shape, "oversampling": block.oversampling, "latency": int(block.latency)}
     if isinstance(block, Rational):
         config.update(numerator=len(block.numerator_names), denominator=len(block.denominator_names))
+    elif isinstance(block, Chebyshev):
+        config.update(order=len(block.names))
+    elif isinstance(block, MLPWaveshaper):
+        tensors.update(hidden_weight=f"{prefix}hidden.weight", hidden_bias=f"{prefix}hidden.bias", output_weight=f"{prefix}output.weight")
+    for stage, (up, down) in enumerate(oversampling_filters(block.oversampling), 1):
+        tensors.update({f"up{stage}": up, f"down{stage}": down})
     return config
 
 
@@ -129,10 +135,12 @@ ENGINE_BLOCKS: List[Tuple[type, str, Callable[..., Block]]] = [
     (OnePole, "OnePole", lambda b, p, t: {"kind": b.kind}),
     (Biquad, "Biquad", lambda b, p, t: {"kind": b.kind}),
     (ParametricEQ, "ParametricEQ", lambda b, p, t: {"bands": [{"name": n, "kind": k} for n, k in b.band_kinds.items()]}),
-    (Tanh, "Waveshaper", lambda b, p, t: _waveshaper(b, "tanh")),
-    (Asymmetric, "Waveshaper", lambda b, p, t: _waveshaper(b, "biased_tanh")),
-    (HardClip, "Waveshaper", lambda b, p, t: _waveshaper(b, "hard_clip")),
-    (Rational, "Waveshaper", lambda b, p, t: _waveshaper(b, "rational")),
+    (Tanh, "Waveshaper", lambda b, p, t: _waveshaper(b, "tanh", t, p)),
+    (Asymmetric, "Waveshaper", lambda b, p, t: _waveshaper(b, "biased_tanh", t, p)),
+    (HardClip, "Waveshaper", lambda b, p, t: _waveshaper(b, "hard_clip", t, p)),
+    (Rational, "Waveshaper", lambda b, p, t: _waveshaper(b, "rational", t, p)),
+    (Chebyshev, "Waveshaper", lambda b, p, t: _waveshaper(b, "chebyshev", t, p)),
+    (MLPWaveshaper, "Waveshaper", lambda b, p, t: _waveshaper(b, "mlp", t, p)),
     (_Dynamics, "Dynamics", lambda b, p, t: _dynamics(b)),
     (FIRFilter, "FIRFilter", lambda b, p, t: t.update(taps=f"{p}taps") or {}),
     (RecurrentModel, "RecurrentModel", _recurrent),
@@ -153,8 +161,9 @@ def _child_path(path: str, index: int) -> str:
     return f"{path}.{index}" if path else str(index)
 
 
-def _describe(block: Processor, path: str, prefix: str, problems: List[str]) -> Block:
-    """The engine's description of ``block`` (recursively); unsupported blocks are added to ``problems``."""
+def _describe(block: Processor, path: str, prefix: str, problems: List[str], computed: Dict[str, torch.Tensor]) -> Block:
+    """The engine's description of ``block`` (recursively); unsupported blocks are added to ``problems``,
+    tensors that are not in the state dict (filter taps, a mixing matrix, noise) to ``computed``."""
     where = path or "the model"
     if isinstance(block, Controlled):
         if not isinstance(block.controller, KnobController):
@@ -162,29 +171,33 @@ def _describe(block: Processor, path: str, prefix: str, problems: List[str]) -> 
         elif block.processor.num_knobs:
             problems.append(f"Controlled at {where}: its {type(block.processor).__name__} reads the knobs itself too")
         else:
-            return _knob_controlled(block, path, prefix, problems)
+            return _knob_controlled(block, path, prefix, problems, computed)
         return {}
     key, children = _children(block)
     if key:
-        described = [_describe(child, _child_path(path, i), f"{prefix}{key}.{i}.", problems) for i, child in enumerate(children)]
+        described = [_describe(child, _child_path(path, i), f"{prefix}{key}.{i}.", problems, computed) for i, child in enumerate(children)]
         node = {"type": type(block).__name__, "path": path, "params": _values(block), key: described}
         if isinstance(block, Parallel):
             node["latencies"] = [int(child.latency) for child in children]
         return node
     for cls, name, describe in ENGINE_BLOCKS:
         if isinstance(block, cls):
-            tensors: Dict[str, str] = {}
+            tensors: Dict[str, Any] = {}
             try:
                 node = {"type": name, "path": path, "params": _values(block), **describe(block, prefix, tensors)}
             except _Unsupported as reason:
                 problems.append(f"{type(block).__name__} at {where}: {reason}")
                 return {}
+            for role, tensor in tensors.items():  # computed tensors get names no state dict key has
+                if isinstance(tensor, torch.Tensor):
+                    tensors[role] = f"engine.{prefix}{role}"
+                    computed[tensors[role]] = tensor.detach()
             return {**node, "tensors": tensors} if tensors else node
     problems.append(f"{type(block).__name__} at {where}")
     return {}
 
 
-def _knob_controlled(block: Controlled, path: str, prefix: str, problems: List[str]) -> Block:
+def _knob_controlled(block: Controlled, path: str, prefix: str, problems: List[str], computed: Dict[str, torch.Tensor]) -> Block:
     """A block whose parameters an MLP computes from the knobs: the MLP's weights and each driven
     parameter's range (its raw output maps into the range as in :meth:`Parameter.to_physical`)."""
     controller = block.controller
@@ -197,7 +210,7 @@ def _knob_controlled(block: Controlled, path: str, prefix: str, problems: List[s
         "num_knobs": controller.num_knobs, "hidden": controller.hidden, "layers": len(linear),
         "driven": [{"name": n, "minimum": specs[n].minimum, "maximum": specs[n].maximum, "scale": specs[n].scale} for n in controller.names],
         "tensors": tensors,
-        "block": _describe(block.processor, path, f"{prefix}processor.", problems),
+        "block": _describe(block.processor, path, f"{prefix}processor.", problems, computed),
     }
 
 
@@ -311,8 +324,16 @@ def _golden(model: Processor, channels: int) -> Tuple[torch.Tensor, torch.Tensor
 
 def engine_header(model: Processor, knobs: Optional[Sequence[str]] = None, channels: Optional[int] = None, name: Optional[str] = None) -> Dict[str, Any]:
     """The engine file's JSON header (validated), without the tensors."""
+    return _header_and_computed(model, knobs, channels, name)[0]
+
+
+def _header_and_computed(
+    model: Processor, knobs: Optional[Sequence[str]], channels: Optional[int], name: Optional[str]
+) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
+    """The validated header and the tensors it names that the state dict lacks."""
     problems: List[str] = []
-    tree = _describe(model, "", "", problems)
+    computed: Dict[str, torch.Tensor] = {}
+    tree = _describe(model, "", "", problems, computed)
     if problems:
         raise ModelFileError(
             "the plugin engine cannot run " + "; ".join(problems) + f". It runs {', '.join(ENGINE_TYPES)} "
@@ -330,7 +351,7 @@ def engine_header(model: Processor, knobs: Optional[Sequence[str]] = None, chann
         "golden": {"input": "golden.input", "output": "golden.output", "tolerance": GOLDEN_TOLERANCE},
     }
     validate_header(header)
-    return header
+    return header, computed
 
 
 def validate_header(header: Dict[str, Any]) -> None:
@@ -381,8 +402,8 @@ def export_engine(
     """
     if not isinstance(model, Processor):
         raise TypeError(f"model must be a Processor, got {type(model).__name__}")
-    header = engine_header(model, knobs, channels, name)
-    state = model.state_dict()
+    header, computed = _header_and_computed(model, knobs, channels, name)
+    state = {**model.state_dict(), **computed}
     tensors = {key: state[key].detach().float().cpu().contiguous().clone() for key in _referenced_tensors(header["model"])}
     for key, tensor in tensors.items():
         if not bool(torch.isfinite(tensor).all()):

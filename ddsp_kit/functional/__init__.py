@@ -9,7 +9,18 @@ from .filters import lpc_filter, one_pole_filter, reflection_to_lpc, section_fil
 from .fir import fir_filter
 from .modulation import LFO_SHAPES, allpass_cascade, allpass_coefficient, lfo, tremolo
 from .noise import NOISE_DISTRIBUTIONS, filtered_noise, minimum_phase_fir, white_noise
-from .nonlinear import biased_tanh, chebyshev, downsample2, hard_clip, oversample, oversampling_latency, rational, soft_clip, upsample2
+from .nonlinear import (
+    biased_tanh,
+    chebyshev,
+    downsample2,
+    hard_clip,
+    oversample,
+    oversampling_filters,
+    oversampling_latency,
+    rational,
+    soft_clip,
+    upsample2,
+)
 from .oscillators import (
     adsr,
     harmonic_synth,
@@ -98,6 +109,7 @@ __all__ = [
     "one_pole_design",
     "one_pole_filter",
     "oversample",
+    "oversampling_filters",
     "oversampling_latency",
     "pan",
     "peak_level",

@@ -348,6 +348,24 @@ def _stages(factor: int) -> Tuple[Tuple[Tuple[Tensor, Tensor], ...], int]:
     return tuple(zip(filters, down)), (delay + pad) // factor
 
 
+def oversampling_filters(factor: int) -> Tuple[Tuple[Tensor, Tensor], ...]:
+    r"""The taps :func:`oversample` runs at ``factor``: an ``(up, down)`` pair per 2x stage, lowest rate first.
+
+    Stage ``s`` runs at ``2**s`` times the base rate; its half-band filter
+    (:func:`halfband_fir`) passes ``0.4`` of the base rate. The top stage's
+    down filter is delayed by zero taps so that the total latency is a whole
+    number of base samples (:func:`oversampling_latency`).
+
+    Args:
+        factor: one of ``OVERSAMPLING_FACTORS`` (1: no stages).
+
+    Example:
+        >>> [(len(up), len(down)) for up, down in oversampling_filters(4)]
+        [(75, 75), (27, 29)]
+    """
+    return _stages(_check_factor(factor))[0]
+
+
 def oversampling_latency(factor: int) -> int:
     r"""Delay of :func:`oversample` at ``factor``, in base-rate samples.
 

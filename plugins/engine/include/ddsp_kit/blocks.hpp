@@ -242,11 +242,62 @@ private:
     double gain_ = 1;
 };
 
-enum class Shape { Tanh, BiasedTanh, HardClip, Rational };
+// One 2x stage of ddsp_kit.functional.nonlinear.oversample, streaming: up() inserts a zero after each
+// sample and filters with 2 * up (in polyphase form), down() filters with `down` and keeps every other
+// sample. Double-precision histories; at most kChunk << 3 samples at the stage's input rate.
+class HalfbandStage {
+public:
+    HalfbandStage(const Tensor& up, const Tensor& down, const std::string& where) {
+        if (up.shape.size() != 1 || down.shape.size() != 1 || up.values.empty() || down.values.empty())
+            throw FileError(where + ": oversampling taps must be two non-empty vectors");
+        phases_ = static_cast<int>((up.values.size() + 1) / 2);
+        for (int r = 0; r < 2; ++r)  // phase r, reversed: y[2t + r] = sum_j phase[r][j] x[t - (P - 1) + j]
+            for (int j = 0; j < phases_; ++j) {
+                const size_t k = 2 * static_cast<size_t>(phases_ - 1 - j) + r;
+                phase_[r].push_back(k < up.values.size() ? 2.0 * up.values[k] : 0.0);
+            }
+        for (size_t k = down.values.size(); k-- > 0;) downReversed_.push_back(down.values[k]);
+    }
+    void prepare(int channels, int maxInput) {
+        maxInput_ = maxInput;
+        upLine_.assign(static_cast<size_t>(channels) * (phases_ - 1 + maxInput), 0.0);
+        downLine_.assign(static_cast<size_t>(channels) * (downReversed_.size() - 1 + 2 * maxInput), 0.0);
+    }
+    void reset() {
+        std::fill(upLine_.begin(), upLine_.end(), 0.0);
+        std::fill(downLine_.begin(), downLine_.end(), 0.0);
+    }
+    void up(int channel, const float* x, int n, float* y) noexcept {
+        const int keep = phases_ - 1;
+        double* line = upLine_.data() + static_cast<size_t>(channel) * (keep + maxInput_);
+        for (int t = 0; t < n; ++t) line[keep + t] = x[t];
+        for (int r = 0; r < 2; ++r) {
+            Eigen::Map<const Eigen::VectorXd> taps(phase_[r].data(), phases_);
+            for (int t = 0; t < n; ++t) y[2 * t + r] = static_cast<float>(taps.dot(Eigen::Map<const Eigen::VectorXd>(line + t, phases_)));
+        }
+        std::copy(line + n, line + n + keep, line);
+    }
+    void down(int channel, const float* x, int n, float* y) noexcept {  // n input samples (even) -> n / 2
+        const int length = static_cast<int>(downReversed_.size()), keep = length - 1;
+        double* line = downLine_.data() + static_cast<size_t>(channel) * (keep + 2 * maxInput_);
+        for (int t = 0; t < n; ++t) line[keep + t] = x[t];
+        Eigen::Map<const Eigen::VectorXd> taps(downReversed_.data(), length);
+        for (int j = 0; j < n / 2; ++j) y[j] = static_cast<float>(taps.dot(Eigen::Map<const Eigen::VectorXd>(line + 2 * j, length)));
+        std::copy(line + n, line + n + keep, line);
+    }
 
+private:
+    int phases_ = 1, maxInput_ = 0;
+    std::vector<double> phase_[2], downReversed_, upLine_, downLine_;
+};
+
+enum class Shape { Tanh, BiasedTanh, HardClip, Rational, Chebyshev, Mlp };
+
+// ddsp_kit.processors.nonlinear: input gain, the curve (oversampled 2x, 4x or 8x through half-band
+// stages when exported so), output gain.
 class Waveshaper : public Block {
 public:
-    explicit Waveshaper(const json& node) : Block(node) {
+    Waveshaper(const json& node, const EngineFile& file) : Block(node) {
         const std::string shape = node.at("shape").get<std::string>();
         inputGain_ = need("input_gain_db"), outputGain_ = need("output_gain_db");
         if (shape == "tanh") shape_ = Shape::Tanh;
@@ -257,11 +308,44 @@ public:
             for (int k = 1; k <= node.at("numerator").get<int>(); ++k) numerator_.push_back(need("numerator_" + std::to_string(k)));
             for (int k = 1; k <= node.at("denominator").get<int>(); ++k) denominator_.push_back(need("denominator_" + std::to_string(k)));
             if (numerator_.empty() || denominator_.empty()) throw FileError(path + ": a rational shaper needs coefficients");
-            a_.resize(numerator_.size()), b_.resize(denominator_.size());
+        } else if (shape == "chebyshev") {
+            shape_ = Shape::Chebyshev;
+            for (int k = 1; k <= node.at("order").get<int>(); ++k) numerator_.push_back(need("harmonic_" + std::to_string(k)));
+            if (numerator_.empty() || numerator_.size() > 64) throw FileError(path + ": a Chebyshev shaper needs 1 to 64 harmonics");
+        } else if (shape == "mlp") {
+            shape_ = Shape::Mlp;
+            const json& names = node.at("tensors");
+            const Tensor& w1 = file.tensor(names.at("hidden_weight").get<std::string>());
+            const Tensor& b1 = file.tensor(names.at("hidden_bias").get<std::string>());
+            const Tensor& w2 = file.tensor(names.at("output_weight").get<std::string>());
+            const size_t hidden = b1.values.size();
+            if (hidden < 1 || hidden > 1024 || w1.values.size() != hidden || w2.values.size() != hidden)
+                throw FileError(path + ": the MLP shaper's weights do not fit one hidden layer");
+            w1_ = Eigen::Map<const Eigen::ArrayXf>(w1.values.data(), hidden);
+            b1_ = Eigen::Map<const Eigen::ArrayXf>(b1.values.data(), hidden);
+            w2_ = Eigen::Map<const Eigen::RowVectorXf>(w2.values.data(), hidden);
+            mlpAtZero_ = w2_.dot(b1_.tanh().matrix());
         } else throw FileError(path + ": unknown shape '" + shape + "'");
+        a_.resize(numerator_.size()), b_.resize(denominator_.size());
+        factor_ = node.value("oversampling", 1), latency_ = node.value("latency", 0);
+        if (factor_ != 1 && factor_ != 2 && factor_ != 4 && factor_ != 8) throw FileError(path + ": oversampling must be 1, 2, 4 or 8");
+        if (latency_ < 0 || latency_ > 4096) throw FileError(path + ": bad latency");
+        for (int s = 1; s < factor_; s *= 2) {
+            const std::string k = std::to_string(stages_.size() + 1);
+            const json& names = node.at("tensors");
+            stages_.emplace_back(file.tensor(names.at("up" + k).get<std::string>()), file.tensor(names.at("down" + k).get<std::string>()), path);
+        }
     }
-    void prepare(double, int channels) override { channels_ = channels, update(); }
-    void reset() override {}
+    void prepare(double, int channels) override {
+        channels_ = channels;
+        for (size_t s = 0; s < stages_.size(); ++s) stages_[s].prepare(channels, kChunk << s);
+        high_[0].assign(static_cast<size_t>(kChunk) * factor_, 0.0f), high_[1].assign(high_[0].size(), 0.0f);
+        if (shape_ == Shape::Mlp) hidden_.resize(w1_.size(), kChunk * factor_), mlpOut_.resize(kChunk * factor_);
+        update();
+    }
+    void reset() override {
+        for (auto& stage : stages_) stage.reset();
+    }
     void update() override {
         in_ = dbToGain(values[inputGain_]), out_ = dbToGain(values[outputGain_]);
         if (extra_ >= 0) p_ = values[extra_], offset_ = std::tanh(p_);
@@ -269,24 +353,65 @@ public:
         for (size_t k = 0; k < denominator_.size(); ++k) b_[k] = values[denominator_[k]];
         dirty = false;
     }
+    int latency() const override { return latency_; }
     void process(float* const* audio, int n) noexcept override {
         for (int c = 0; c < channels_; ++c) {
-            if (shape_ == Shape::Tanh || shape_ == Shape::BiasedTanh) {  // Eigen's vectorised float tanh (~1e-7)
-                Eigen::Map<Eigen::ArrayXf> x(audio[c], n);
-                x = static_cast<float>(out_) * ((static_cast<float>(in_) * x + static_cast<float>(p_)).tanh() - static_cast<float>(offset_));
-                continue;
+            float* x = audio[c];
+            for (int t = 0; t < n; ++t) x[t] = static_cast<float>(in_ * x[t]);
+            if (stages_.empty()) {
+                shapeBlock(x, n);
+            } else {  // up through the stages, shape at the top rate, back down
+                const float* source = x;
+                int m = n, which = 0;
+                for (auto& stage : stages_) stage.up(c, source, m, high_[which].data()), source = high_[which].data(), m *= 2, which ^= 1;
+                float* top = high_[which ^ 1].data();
+                shapeBlock(top, m);
+                for (size_t s = stages_.size(); s-- > 0;) {
+                    float* target = s == 0 ? x : high_[which].data();
+                    stages_[s].down(c, top, m, target);
+                    top = target, m /= 2, which ^= 1;
+                }
             }
-            for (int t = 0; t < n; ++t) audio[c][t] = static_cast<float>(out_ * shape(in_ * audio[c][t]));
+            for (int t = 0; t < n; ++t) x[t] = static_cast<float>(out_ * x[t]);
         }
     }
 
 private:
-    // The polynomial shapes, per sample (the tanh shapes run vectorised in process()).
+    // The curve on `m` samples in place (the tanh and MLP curves vectorised, in float: ~1e-7).
+    void shapeBlock(float* x, int m) noexcept {
+        Eigen::Map<Eigen::ArrayXf> v(x, m);
+        switch (shape_) {
+        case Shape::Tanh:
+        case Shape::BiasedTanh: v = (v + static_cast<float>(p_)).tanh() - static_cast<float>(offset_); return;
+        case Shape::Mlp: {  // f(x) - f(0), f(x) = w2 . tanh(w1 x + b1)
+            auto h = hidden_.leftCols(m);
+            h.matrix().noalias() = w1_.matrix() * v.matrix().transpose();  // into preallocated buffers: no temporaries
+            h = (h.colwise() + b1_).tanh();
+            mlpOut_.head(m).noalias() = w2_ * h.matrix();
+            v = mlpOut_.head(m).array().transpose() - mlpAtZero_;
+            return;
+        }
+        default:
+            for (int t = 0; t < m; ++t) x[t] = static_cast<float>(shape(x[t]));
+        }
+    }
+    // The polynomial shapes, per sample.
     double shape(double x) const noexcept {
         if (shape_ == Shape::HardClip) {  // ddsp_kit.functional.nonlinear.hard_clip with threshold 1
             const double m = std::abs(x), half = p_ / 2;
             const double y = m <= 1 - half ? m : m >= 1 + half ? 1.0 : m - (m - 1 + half) * (m - 1 + half) / (2 * p_);
             return std::copysign(y, x);
+        }
+        if (shape_ == Shape::Chebyshev) {  // sum_k c_k (T_k(x) - T_k(0)) on x clamped to [-1, 1]
+            x = std::min(std::max(x, -1.0), 1.0);
+            double previous = 1, current = x, y = a_[0] * x;
+            for (size_t k = 2; k <= a_.size(); ++k) {
+                const double next = 2 * x * current - previous;
+                previous = current, current = next;
+                const double atZero = k % 2 ? 0.0 : (k / 2 % 2 ? -1.0 : 1.0);
+                y += a_[k - 1] * (current - atZero);
+            }
+            return y;
         }
         double p = a_.back(), s = b_.back();  // rational: P(x) / sqrt(1 + S(x)^2), P without constant term
         for (size_t k = a_.size() - 1; k-- > 0;) p = p * x + a_[k];
@@ -295,10 +420,16 @@ private:
         return p / std::sqrt(1 + s * s);
     }
     Shape shape_ = Shape::Tanh;
-    int inputGain_, outputGain_, extra_ = -1, channels_ = 1;
+    int inputGain_, outputGain_, extra_ = -1, channels_ = 1, factor_ = 1, latency_ = 0;
     std::vector<int> numerator_, denominator_;
     std::vector<double> a_, b_;
     double in_ = 1, out_ = 1, p_ = 0, offset_ = 0;
+    Eigen::ArrayXf w1_, b1_;
+    Eigen::RowVectorXf w2_, mlpOut_;
+    float mlpAtZero_ = 0;
+    Eigen::ArrayXXf hidden_;
+    std::vector<HalfbandStage> stages_;
+    std::vector<float> high_[2];
 };
 
 // ---------------------------------------------------------------------------------------- dynamics

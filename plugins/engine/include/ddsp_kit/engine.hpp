@@ -250,7 +250,7 @@ inline std::unique_ptr<Block> makeBlock(const json& node, const EngineFile& file
     if (type == "KnobControlled") return std::make_unique<KnobControlled>(node, file, depth);
     if (type == "Gain") return std::make_unique<GainBlock>(node);
     if (type == "OnePole" || type == "Biquad" || type == "ParametricEQ") return std::make_unique<SectionFilter>(node);
-    if (type == "Waveshaper") return std::make_unique<Waveshaper>(node);
+    if (type == "Waveshaper") return std::make_unique<Waveshaper>(node, file);
     if (type == "Dynamics") return std::make_unique<Dynamics>(node);
     if (type == "FIRFilter") return std::make_unique<FIRFilter>(node, file);
     if (type == "RecurrentModel") return std::make_unique<RecurrentModel>(node, file);
