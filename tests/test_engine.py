@@ -26,6 +26,7 @@ from ddsp_kit.export import ModelFileError, engine_knobs, export_engine, read_en
 from ddsp_kit.export.build import BuildError, build
 from ddsp_kit.models import presets
 from ddsp_kit.models.recurrent import RecurrentModel
+from ddsp_kit.models.tcn import TCN
 from ddsp_kit.processors import (
     Asymmetric,
     Biquad,
@@ -126,6 +127,8 @@ CASES = {
     "parallel_latency": lambda: Parallel(Compressor(RATE, lookahead_ms=1.5), Gain(RATE, -3.0), Tanh(RATE, 3.0), gains_db=[0.0, -6.0, -3.0]),
     "lstm": lambda: RecurrentModel(RATE, hidden=32, residual=True),
     "gru_two_layers": lambda: RecurrentModel(RATE, hidden=12, cell="gru", layers=2),
+    "tcn": lambda: TCN(RATE, channels=8, blocks=4, kernel_size=5, dilation_growth=3),
+    "tcn_no_bias_wide_input": lambda: Chain(Gain(RATE, 3.0), TCN(RATE, channels=6, blocks=3, kernel_size=3, bias=False, stack_size=2)),
 }
 
 
@@ -148,6 +151,7 @@ STEREO = {
     "fir_per_channel": lambda: FIRFilter(RATE, torch.randn(2, 96, generator=torch.Generator().manual_seed(3)) / 10),
     "stereo_lstm_with_knobs": lambda: RecurrentModel(RATE, hidden=16, in_channels=2, out_channels=2, num_knobs=2, residual=True),
     "pedals": lambda: presets.pedals(RATE),
+    "stereo_tcn": lambda: TCN(RATE, channels=4, blocks=3, kernel_size=3, in_channels=2, out_channels=2),
 }
 
 
@@ -171,6 +175,26 @@ def test_knob_conditioned_presets(tools, tmp_path, preset):
     model = _moved(presets.PRESETS[preset](RATE, control="knobs", num_knobs=2, **kwargs), seed=8)
     path = export_engine(model, tmp_path / "k.engine.safetensors", knobs=[])
     assert [k["name"] for k in read_engine_header(path)["knobs"]] == ["knob1", "knob2"]
+    x = _signal(1)
+    for knobs in ([0.5, 0.5], [0.1, 0.85]):
+        for block in (1, 333):
+            y, allocations = _engine(tools, path, x, block, knobs=[f"{i}={v}" for i, v in enumerate(knobs)], tmp=tmp_path)
+            assert allocations == 0
+            assert float(np.abs(y - _python(model, x, knobs)).max()) <= TOLERANCE, (knobs, block)
+
+
+KNOB_NETS = {
+    "tcn_film": lambda: TCN(RATE, channels=8, blocks=3, kernel_size=3, num_knobs=2, film_hidden=8),
+    "lstm_film": lambda: RecurrentModel(RATE, hidden=12, num_knobs=2, modulation="film", concat_knobs=False),
+    "gru_film_and_concat": lambda: RecurrentModel(RATE, hidden=8, cell="gru", num_knobs=2, modulation="film", film_hidden=4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KNOB_NETS))
+def test_knob_conditioned_nets(tools, tmp_path, name):
+    """FiLM (and concatenated knobs) in the engine: equal to Python at the default knobs and at set ones."""
+    model = _moved(KNOB_NETS[name](), seed=9, scale=0.2)
+    path = export_engine(model, tmp_path / "n.engine.safetensors")
     x = _signal(1)
     for knobs in ([0.5, 0.5], [0.1, 0.85]):
         for block in (1, 333):

@@ -53,7 +53,9 @@ from safetensors.torch import save_file
 
 from ..chain import Chain, Parallel
 from ..controllers import Controlled, KnobController
+from ..models.conditioning import _BlackBox
 from ..models.recurrent import RecurrentModel
+from ..models.tcn import TCN
 from ..processors import Biquad, FIRFilter, Gain, OnePole, ParametricEQ, Processor
 from ..processors.dynamics import _Dynamics
 from ..functional.nonlinear import oversampling_filters
@@ -106,9 +108,7 @@ def _dynamics(block: _Dynamics) -> Block:
     }
 
 
-def _recurrent(block: RecurrentModel, prefix: str, tensors: Dict[str, str]) -> Block:
-    if block.modulation != "none":
-        raise _Unsupported(f"modulation={block.modulation!r} (the engine runs concatenated knobs only)")
+def _recurrent(block: RecurrentModel, prefix: str, tensors: Dict[str, Any]) -> Block:
     for layer in range(block.rnn.num_layers):
         for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
             tensors[f"{kind}_l{layer}"] = f"{prefix}rnn.{kind}_l{layer}"
@@ -120,7 +120,43 @@ def _recurrent(block: RecurrentModel, prefix: str, tensors: Dict[str, str]) -> B
         "in_channels": block.in_channels,
         "out_channels": block.out_channels,
         "num_knobs": block.num_knobs,
+        "concat_knobs": block.concat_knobs,
         "residual": block.residual,
+        **_film(block, prefix, tensors),
+    }
+
+
+def _film(block: _BlackBox, prefix: str, tensors: Dict[str, Any]) -> Block:
+    """A net's FiLM modulators (an MLP each); TFiLM is refused."""
+    if block.modulation == "tfilm":
+        raise _Unsupported("modulation='tfilm' (the engine runs FiLM and concatenated knobs)")
+    for n in range(len(block.modulators)):
+        for role, index in (("hidden", 0), ("output", 2)):
+            for kind in ("weight", "bias"):
+                tensors[f"film{n}.{role}_{kind}"] = f"{prefix}modulators.{n}.net.{index}.{kind}"
+    return {"film": bool(len(block.modulators)), "film_hidden": block.film_hidden}
+
+
+def _tcn(block: TCN, prefix: str, tensors: Dict[str, Any]) -> Block:
+    bias = block.output.bias is not None
+    for n in range(len(block.convs)):
+        tensors[f"conv{n}_weight"] = f"{prefix}convs.{n}.weight"
+        if bias:
+            tensors[f"conv{n}_bias"] = f"{prefix}convs.{n}.bias"
+    if block.project is not None:
+        tensors["project_weight"] = f"{prefix}project.weight"
+    tensors["output_weight"] = f"{prefix}output.weight"
+    if bias:
+        tensors["output_bias"] = f"{prefix}output.bias"
+    return {
+        "channels": block.convs[0].out_channels,
+        "kernel_size": block.convs[0].kernel_size[0],
+        "dilations": list(block.dilations),
+        "in_channels": block.in_channels,
+        "out_channels": block.out_channels,
+        "num_knobs": block.num_knobs,
+        "bias": bias,
+        **_film(block, prefix, tensors),
     }
 
 
@@ -144,6 +180,7 @@ ENGINE_BLOCKS: List[Tuple[type, str, Callable[..., Block]]] = [
     (_Dynamics, "Dynamics", lambda b, p, t: _dynamics(b)),
     (FIRFilter, "FIRFilter", lambda b, p, t: t.update(taps=f"{p}taps") or {}),
     (RecurrentModel, "RecurrentModel", _recurrent),
+    (TCN, "TCN", _tcn),
 ]
 ENGINE_TYPES = sorted({name for _, name, _ in ENGINE_BLOCKS} | {"Chain", "Parallel", "KnobControlled"})
 
@@ -291,7 +328,7 @@ def golden_input(channels: int, samples: int = GOLDEN_SAMPLES, sample_rate: floa
 
 
 def _engine_channels(model: Processor, channels: Optional[int]) -> int:
-    nets = [b for b in _blocks(model).values() if isinstance(b, RecurrentModel)]
+    nets = [b for b in _blocks(model).values() if isinstance(b, _BlackBox)]
     wanted = {b.in_channels for b in nets if b.in_channels > 1}
     if channels is None:
         channels = wanted.pop() if len(wanted) == 1 else 1
@@ -310,7 +347,7 @@ def _golden(model: Processor, channels: int) -> Tuple[torch.Tensor, torch.Tensor
     reference = copy.deepcopy(model).double().eval()
     # Knob inputs at their exposed default (0.5), as the engine starts.
     extra = {"knobs": torch.full((1, int(model.num_knobs)), 0.5, dtype=torch.float64)} if model.num_knobs else {}
-    nets_mono = any(isinstance(b, RecurrentModel) and b.in_channels == 1 for b in _blocks(model).values())
+    nets_mono = any(isinstance(b, _BlackBox) and b.in_channels == 1 for b in _blocks(model).values())
     if channels > 1 and nets_mono:  # a mono net runs once per channel, as the engine runs it
         y = torch.cat([reference(x[:, c : c + 1].double(), **extra).audio for c in range(channels)], 1)
     else:

@@ -604,6 +604,165 @@ private:
     std::vector<double> reversed_, history_;
 };
 
+// ---------------------------------------------------------------------------------------- black-box nets
+
+using RowMajorXf = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// A (rows x cols) float matrix from a tensor of a net (torch writes row-major). Load time.
+inline Eigen::MatrixXf netMatrix(const EngineFile& file, const json& names, const std::string& key, int rows, int cols) {
+    if (!names.contains(key)) throw FileError("net: no tensor for " + key);
+    const Tensor& t = file.tensor(names.at(key).get<std::string>());
+    if (static_cast<int64_t>(t.values.size()) != static_cast<int64_t>(rows) * cols)
+        throw FileError("net: tensor " + key + " has " + std::to_string(t.values.size()) + " values, expected " + std::to_string(rows) +
+                        "x" + std::to_string(cols));
+    return Eigen::Map<const RowMajorXf>(t.values.data(), rows, cols);
+}
+
+// ddsp_kit.models.conditioning.FiLM: features x -> x (1 + gamma) + beta per channel, (gamma, beta) from an
+// MLP of the knob inputs (Linear, tanh, Linear), recomputed in double only when a knob moved.
+class FilmModulator {
+public:
+    FilmModulator(const EngineFile& file, const json& names, const std::string& prefix, int channels, int knobs, int hidden) {
+        w1_ = netMatrix(file, names, prefix + "hidden_weight", hidden, knobs).cast<double>();
+        b1_ = netMatrix(file, names, prefix + "hidden_bias", hidden, 1).cast<double>();
+        w2_ = netMatrix(file, names, prefix + "output_weight", 2 * channels, hidden).cast<double>();
+        b2_ = netMatrix(file, names, prefix + "output_bias", 2 * channels, 1).cast<double>();
+        scale_.resize(channels), shift_.resize(channels), hidden_.resize(hidden), out_.resize(2 * channels);
+    }
+    void update(const Eigen::VectorXd& knobs) noexcept {
+        hidden_.noalias() = w1_ * knobs;
+        hidden_ = (hidden_ + b1_.col(0)).array().tanh().matrix();
+        out_.noalias() = w2_ * hidden_;
+        out_ += b2_.col(0);
+        const Eigen::Index channels = scale_.size();
+        scale_ = (1.0 + out_.head(channels).array()).cast<float>();
+        shift_ = out_.tail(channels).array().cast<float>();
+    }
+    // features (channels x n), in place
+    template <typename Features>
+    void apply(Features&& features) const noexcept {
+        features.array() = (features.array().colwise() * scale_).colwise() + shift_;
+    }
+
+private:
+    Eigen::MatrixXd w1_, b1_, w2_, b2_;
+    Eigen::VectorXd hidden_, out_;
+    Eigen::ArrayXf scale_, shift_;
+};
+
+// ddsp_kit.models.TCN: dilated causal convolutions, FiLM by the knobs, tanh, residual sums, a 1x1 output.
+// Each layer keeps the last (kernel - 1) * dilation samples of its input; a net with one input channel runs
+// once per channel. Float weights and activations (as the nets run in Python), products through Eigen.
+class TCN : public Block {
+    using Matrix = Eigen::MatrixXf;
+
+public:
+    TCN(const json& node, const EngineFile& file) : Block(node) {
+        channels_ = node.at("channels").get<int>(), kernel_ = node.at("kernel_size").get<int>();
+        inChannels_ = node.at("in_channels").get<int>(), outChannels_ = node.at("out_channels").get<int>();
+        knobs_ = node.at("num_knobs").get<int>();
+        const bool bias = node.at("bias").get<bool>(), film = node.at("film").get<bool>();
+        const json& names = node.at("tensors");
+        if (channels_ < 1 || channels_ > 1024 || kernel_ < 1 || kernel_ > 64 || inChannels_ < 1 || outChannels_ != inChannels_ || knobs_ < 0 ||
+            knobs_ > 64 || (film && knobs_ < 1))
+            throw FileError(path + ": unsupported TCN shape (the engine needs as many output channels as input)");
+        for (const json& d : node.at("dilations")) {
+            const int dilation = d.get<int>();
+            if (dilation < 1 || static_cast<int64_t>(dilation) * (kernel_ - 1) > (1 << 20)) throw FileError(path + ": bad dilation");
+            Layer layer;
+            layer.dilation = dilation;
+            const int inputs = layers_.empty() ? inChannels_ : channels_;
+            const std::string n = std::to_string(layers_.size());
+            const Matrix w = netMatrix(file, names, "conv" + n + "_weight", channels_, inputs * kernel_);  // (out, in * K)
+            for (int k = 0; k < kernel_; ++k) {
+                layer.taps.emplace_back(channels_, inputs);
+                for (int i = 0; i < inputs; ++i) layer.taps.back().col(i) = w.col(i * kernel_ + k);
+            }
+            layer.bias = bias ? Eigen::VectorXf(netMatrix(file, names, "conv" + n + "_bias", channels_, 1).col(0)) : Eigen::VectorXf::Zero(channels_);
+            if (film) layer.film = std::make_shared<FilmModulator>(file, names, "film" + n + ".", channels_, knobs_, node.at("film_hidden").get<int>());
+            layers_.push_back(std::move(layer));
+        }
+        if (layers_.empty() || layers_.size() > 64) throw FileError(path + ": a TCN needs 1 to 64 layers");
+        if (inChannels_ != channels_) project_ = netMatrix(file, names, "project_weight", channels_, inChannels_);
+        outWeight_ = netMatrix(file, names, "output_weight", outChannels_, channels_);
+        outBias_ = bias ? Eigen::VectorXf(netMatrix(file, names, "output_bias", outChannels_, 1).col(0)) : Eigen::VectorXf::Zero(outChannels_);
+        knobValues_ = Eigen::VectorXd::Constant(knobs_, 0.5);
+    }
+    void prepare(double, int channels) override {
+        if (inChannels_ != 1 && inChannels_ != channels)
+            throw FileError(path + ": a net with " + std::to_string(inChannels_) + " input channels cannot run on " + std::to_string(channels));
+        streams_ = inChannels_ == 1 ? channels : 1;
+        history_.clear();
+        for (int s = 0; s < streams_; ++s)
+            for (size_t l = 0; l < layers_.size(); ++l) {
+                const int span = (kernel_ - 1) * layers_[l].dilation;
+                history_.push_back(Matrix::Zero(l == 0 ? inChannels_ : channels_, span + kChunk));
+            }
+        conv_ = Matrix::Zero(channels_, kChunk), out_ = Matrix::Zero(outChannels_, kChunk), residual_ = Matrix::Zero(channels_, kChunk);
+        update();
+    }
+    void reset() override {
+        for (auto& h : history_) h.setZero();
+    }
+    void update() override {
+        for (auto& layer : layers_)
+            if (layer.film) layer.film->update(knobValues_);
+        dirty = false;
+    }
+    void setKnobInput(int index, double value) noexcept override {
+        if (index >= 0 && index < knobs_ && knobValues_[index] != value) knobValues_[index] = value, dirty = true;
+    }
+    void process(float* const* audio, int n) noexcept override {
+        for (int stream = 0; stream < streams_; ++stream) {
+            Matrix* histories = history_.data() + static_cast<size_t>(stream) * layers_.size();
+            for (size_t l = 0; l < layers_.size(); ++l) {
+                const Layer& layer = layers_[l];
+                Matrix& h = histories[l];
+                const int span = static_cast<int>(h.cols()) - kChunk;
+                if (l == 0)
+                    for (int c = 0; c < inChannels_; ++c)
+                        for (int t = 0; t < n; ++t) h(c, span + t) = audio[stream + c][t];
+                auto conv = conv_.leftCols(n);
+                conv.colwise() = layer.bias;
+                for (int k = 0; k < kernel_; ++k) conv.noalias() += layer.taps[k] * h.middleCols(k * layer.dilation, n);
+                if (layer.film) layer.film->apply(conv);
+                conv = conv.array().tanh().matrix();
+                // The layer's output (its input plus the activation) is the next layer's input.
+                auto next = l + 1 < layers_.size() ? histories[l + 1].middleCols(histories[l + 1].cols() - kChunk, n) : residual_.leftCols(n);
+                if (l == 0 && project_.size()) next.noalias() = project_ * h.middleCols(span, n);
+                else next = h.middleCols(span, n);
+                next += conv;
+                // Keep the last `span` input samples in front.
+                if (span) {
+                    for (int c = 0; c < span; c += n) {  // column blocks, never overlapping the ones read
+                        const int width = std::min(n, span - c);
+                        h.middleCols(c, width) = h.middleCols(c + n, width);
+                    }
+                }
+            }
+            auto out = out_.leftCols(n);
+            out.noalias() = outWeight_ * residual_.leftCols(n);
+            out.colwise() += outBias_;
+            for (int c = 0; c < outChannels_; ++c)
+                for (int t = 0; t < n; ++t) audio[stream + c][t] = out(c, t);
+        }
+    }
+
+private:
+    struct Layer {
+        int dilation = 1;
+        std::vector<Matrix> taps;  // tap k: (channels, inputs)
+        Eigen::VectorXf bias;
+        std::shared_ptr<FilmModulator> film;
+    };
+    int channels_, kernel_, inChannels_, outChannels_, knobs_, streams_ = 1;
+    std::vector<Layer> layers_;
+    std::vector<Matrix> history_;  // per stream and layer: (inputs, span + kChunk), oldest first
+    Matrix project_, outWeight_, conv_, out_, residual_;
+    Eigen::VectorXf outBias_;
+    Eigen::VectorXd knobValues_;
+};
+
 // ---------------------------------------------------------------------------------------- recurrent nets
 
 // ddsp_kit.models.RecurrentModel: LSTM or GRU over the samples, a linear output, optional residual.
@@ -621,6 +780,9 @@ public:
         hidden_ = node.at("hidden").get<int>(), layers_ = node.at("layers").get<int>();
         inChannels_ = node.at("in_channels").get<int>(), outChannels_ = node.at("out_channels").get<int>();
         knobs_ = node.at("num_knobs").get<int>(), residual_ = node.at("residual").get<bool>();
+        // Knobs are concatenated to the input (format 1.0 had nothing else) and/or modulate the last layer (FiLM).
+        const int allKnobs = knobs_;
+        if (!node.value("concat_knobs", true)) knobs_ = 0;
         if (hidden_ < 1 || layers_ < 1 || inChannels_ < 1 || outChannels_ != inChannels_ || knobs_ < 0 || knobs_ > 64)
             throw FileError(path + ": unsupported net shape (the engine needs as many output channels as input)");
         const json& names = node.at("tensors");
@@ -640,6 +802,11 @@ public:
         outWeight_ = matrix(file, names, "output_weight", outChannels_, hidden_);
         outBias_ = matrix(file, names, "output_bias", outChannels_, 1);
         knobValues_ = Vector::Constant(knobs_, 0.5f);
+        if (node.value("film", false)) {
+            if (allKnobs < 1) throw FileError(path + ": FiLM without knobs");
+            film_ = std::make_unique<FilmModulator>(file, names, "film0.", hidden_, allKnobs, node.at("film_hidden").get<int>());
+            filmKnobs_ = Eigen::VectorXd::Constant(allKnobs, 0.5);
+        }
     }
 
     void prepare(double, int channels) override {
@@ -650,13 +817,19 @@ public:
         state_.assign(static_cast<size_t>(streams_) * layers_, {Vector::Zero(hidden_), Vector::Zero(hidden_)});
         input_ = Vector::Zero(inChannels_ + knobs_), gatesIh_ = Vector::Zero(gates), gatesHh_ = Vector::Zero(gates);
         stackedInput_ = Vector::Zero(std::max(inChannels_ + knobs_, hidden_) + hidden_);
-        candidate_ = Vector::Zero(hidden_), out_ = Vector::Zero(outChannels_);
+        candidate_ = Vector::Zero(hidden_), out_ = Vector::Zero(outChannels_), modulated_ = Vector::Zero(hidden_);
+        update();
+    }
+    void update() override {
+        if (film_) film_->update(filmKnobs_);
+        dirty = false;
     }
     void reset() override {
         for (auto& s : state_) s.h.setZero(), s.c.setZero();
     }
     void setKnobInput(int index, double value) noexcept override {
         if (index >= 0 && index < knobs_) knobValues_[index] = static_cast<float>(value);
+        if (film_ && index >= 0 && index < filmKnobs_.size() && filmKnobs_[index] != value) filmKnobs_[index] = value, dirty = true;
     }
     void process(float* const* audio, int n) noexcept override {
         for (int stream = 0; stream < streams_; ++stream) {
@@ -668,6 +841,7 @@ public:
                     step(layer_[l], state_[static_cast<size_t>(stream) * layers_ + l], *u);
                     u = &state_[static_cast<size_t>(stream) * layers_ + l].h;
                 }
+                if (film_) modulated_ = *u, film_->apply(modulated_), u = &modulated_;
                 out_.noalias() = outWeight_ * *u;
                 for (int c = 0; c < outChannels_; ++c)
                     audio[stream + c][t] = out_[c] + outBias_(c, 0) + (residual_ ? input_[c] : 0.0f);
@@ -721,7 +895,9 @@ private:
     std::vector<Layer> layer_;
     std::vector<State> state_;
     Matrix outWeight_, outBias_;
-    Vector knobValues_, input_, gatesIh_, gatesHh_, candidate_, out_, stackedInput_;
+    Vector knobValues_, input_, gatesIh_, gatesHh_, candidate_, out_, stackedInput_, modulated_;
+    std::unique_ptr<FilmModulator> film_;
+    Eigen::VectorXd filmKnobs_;
 };
 
 }  // namespace ddsp_kit

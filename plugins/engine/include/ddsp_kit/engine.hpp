@@ -254,6 +254,7 @@ inline std::unique_ptr<Block> makeBlock(const json& node, const EngineFile& file
     if (type == "Dynamics") return std::make_unique<Dynamics>(node);
     if (type == "FIRFilter") return std::make_unique<FIRFilter>(node, file);
     if (type == "RecurrentModel") return std::make_unique<RecurrentModel>(node, file);
+    if (type == "TCN") return std::make_unique<TCN>(node, file);
     throw FileError("block type '" + type + "' is not known to this engine (a newer export?)");
 }
 
@@ -387,7 +388,7 @@ private:
         engine->root_ = makeBlock(h.at("model"), file, 0);
         std::vector<Block*>& all = engine->blocks_;
         engine->root_->collect(all);
-        for (Block* b : all) engine->rateBound_ |= b->type == "FIRFilter" || b->type == "RecurrentModel";
+        for (Block* b : all) engine->rateBound_ |= b->type == "FIRFilter" || b->type == "RecurrentModel" || b->type == "TCN";
         for (const json& k : h.at("knobs")) {
             Knob knob;
             knob.name = k.at("name").get<std::string>(), knob.unit = k.at("unit").get<std::string>();
