@@ -26,20 +26,24 @@ from ddsp_kit.export import ModelFileError, engine_knobs, export_engine, read_en
 from ddsp_kit.export.build import BuildError, build
 from ddsp_kit.models import presets
 from ddsp_kit.models.recurrent import RecurrentModel
+from ddsp_kit.models.ssm import S4DModel
 from ddsp_kit.models.tcn import TCN
 from ddsp_kit.processors import (
     Asymmetric,
     Biquad,
     Chebyshev,
     Compressor,
+    ConvolutionReverb,
     DCBlocker,
     Expander,
+    FeedbackDelayNetwork,
     FIRFilter,
     Gain,
     HardClip,
     Limiter,
     MLPWaveshaper,
     NoiseGate,
+    NoiseReverb,
     OnePole,
     ParametricEQ,
     Rational,
@@ -127,6 +131,12 @@ CASES = {
     "parallel_latency": lambda: Parallel(Compressor(RATE, lookahead_ms=1.5), Gain(RATE, -3.0), Tanh(RATE, 3.0), gains_db=[0.0, -6.0, -3.0]),
     "lstm": lambda: RecurrentModel(RATE, hidden=32, residual=True),
     "gru_two_layers": lambda: RecurrentModel(RATE, hidden=12, cell="gru", layers=2),
+    "reverb_fdn": lambda: presets.reverb(RATE, kind="fdn"),
+    "reverb_noise": lambda: presets.reverb(RATE, kind="noise"),
+    "fdn_learnable_hadamard": lambda: Chain(FeedbackDelayNetwork(RATE, lines=4, mixing="learnable", rt60_low=0.4, mix=0.6),
+                                            FeedbackDelayNetwork(RATE, lines=4, mixing="hadamard", crossover=500.0)),
+    "convolution_short_and_long": lambda: Chain(ConvolutionReverb(RATE, torch.tensor([0.5, 0.0, 0.25, -0.1]), mix=0.7),
+                                                ConvolutionReverb(RATE, duration=0.3, decay=0.2, mix=0.5)),
     "tcn": lambda: TCN(RATE, channels=8, blocks=4, kernel_size=5, dilation_growth=3),
     "tcn_no_bias_wide_input": lambda: Chain(Gain(RATE, 3.0), TCN(RATE, channels=6, blocks=3, kernel_size=3, bias=False, stack_size=2)),
 }
@@ -151,6 +161,8 @@ STEREO = {
     "fir_per_channel": lambda: FIRFilter(RATE, torch.randn(2, 96, generator=torch.Generator().manual_seed(3)) / 10),
     "stereo_lstm_with_knobs": lambda: RecurrentModel(RATE, hidden=16, in_channels=2, out_channels=2, num_knobs=2, residual=True),
     "pedals": lambda: presets.pedals(RATE),
+    "stereo_noise_reverb": lambda: NoiseReverb(RATE, duration=0.2, crossovers=[500.0, 4000.0], mix=0.5),
+    "convolution_per_channel": lambda: ConvolutionReverb(RATE, torch.randn(2, 700, generator=torch.Generator().manual_seed(2)) / 20, mix=0.8),
     "stereo_tcn": lambda: TCN(RATE, channels=4, blocks=3, kernel_size=3, in_channels=2, out_channels=2),
 }
 
@@ -298,8 +310,10 @@ def test_default_knobs_are_every_parameter():
 def test_unsupported_blocks_are_refused_by_name(tmp_path):
     with pytest.raises(ModelFileError, match="Controlled at 2: a TimeVaryingController"):
         export_engine(presets.fuzz(RATE), tmp_path / "f.engine.safetensors")
-    with pytest.raises(ModelFileError, match="FeedbackDelayNetwork at 1"):
-        export_engine(presets.reverb(RATE), tmp_path / "r.engine.safetensors")
+    with pytest.raises(ModelFileError, match="S4DModel at 1"):
+        export_engine(Chain(Gain(RATE), S4DModel(RATE)), tmp_path / "s.engine.safetensors")
+    with pytest.raises(ModelFileError, match="TCN at the model: modulation='tfilm'"):
+        export_engine(TCN(RATE, num_knobs=1, modulation="tfilm"), tmp_path / "t.engine.safetensors")
     assert not list(tmp_path.iterdir())  # nothing written
 
 

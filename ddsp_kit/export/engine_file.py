@@ -53,13 +53,14 @@ from safetensors.torch import save_file
 
 from ..chain import Chain, Parallel
 from ..controllers import Controlled, KnobController
+from ..functional.nonlinear import oversampling_filters
 from ..models.conditioning import _BlackBox
 from ..models.recurrent import RecurrentModel
 from ..models.tcn import TCN
 from ..processors import Biquad, FIRFilter, Gain, OnePole, ParametricEQ, Processor
 from ..processors.dynamics import _Dynamics
-from ..functional.nonlinear import oversampling_filters
 from ..processors.nonlinear import Asymmetric, Chebyshev, HardClip, MLPWaveshaper, Rational, Tanh, Waveshaper
+from ..processors.reverb import ConvolutionReverb, FeedbackDelayNetwork, NoiseReverb
 from .model_file import ModelFileError, read_metadata_json
 
 FORMAT = "ddsp_kit.engine"
@@ -160,6 +161,20 @@ def _tcn(block: TCN, prefix: str, tensors: Dict[str, Any]) -> Block:
     }
 
 
+def _feedback_delay_network(block: FeedbackDelayNetwork, prefix: str, tensors: Dict[str, Any]) -> Block:
+    tensors.update(matrix=block.matrix(), input_gains=f"{prefix}input_gains", output_gains=f"{prefix}output_gains")
+    return {"delays": list(block.delays), "rate": block.sample_rate}
+
+
+def _convolution(block: Union[ConvolutionReverb, NoiseReverb], prefix: str, tensors: Dict[str, Any]) -> Block:
+    """A convolution reverb: its IR tensor, or NoiseReverb's band noise (the engine rebuilds the IR from it)."""
+    if isinstance(block, NoiseReverb):
+        tensors["bands"] = block.noise
+        return {"source": "noise", "rate": block.sample_rate}
+    tensors["ir"] = f"{prefix}ir"
+    return {"source": "ir"}
+
+
 class _Unsupported(Exception):
     """A block (or an option of one) the engine cannot run; collected into one ModelFileError."""
 
@@ -181,6 +196,9 @@ ENGINE_BLOCKS: List[Tuple[type, str, Callable[..., Block]]] = [
     (FIRFilter, "FIRFilter", lambda b, p, t: t.update(taps=f"{p}taps") or {}),
     (RecurrentModel, "RecurrentModel", _recurrent),
     (TCN, "TCN", _tcn),
+    (FeedbackDelayNetwork, "FeedbackDelayNetwork", _feedback_delay_network),
+    (ConvolutionReverb, "Convolution", _convolution),
+    (NoiseReverb, "Convolution", _convolution),
 ]
 ENGINE_TYPES = sorted({name for _, name, _ in ENGINE_BLOCKS} | {"Chain", "Parallel", "KnobControlled"})
 

@@ -13,7 +13,10 @@
 #include <string>
 #include <vector>
 
+#include <complex>
+
 #include <Eigen/Dense>
+#include <unsupported/Eigen/FFT>
 
 #include "file.hpp"
 
@@ -761,6 +764,253 @@ private:
     Matrix project_, outWeight_, conv_, out_, residual_;
     Eigen::VectorXf outBias_;
     Eigen::VectorXd knobValues_;
+};
+
+// ---------------------------------------------------------------------------------------- reverbs
+
+inline constexpr double kDecay = 6.90775527898213705205;  // 3 ln(10): an RT60 in nepers
+
+// ddsp_kit.processors.FeedbackDelayNetwork: N delay lines, an orthogonal mixing matrix, input and output
+// gains, Jot's first-order absorption shelves per line (rt60_low / rt60_high either side of `crossover`),
+// dry/wet `mix`. The line lengths are samples at the training rate, scaled to the host's (so that the echo
+// times, and with the absorption redesigned the decay times, are the trained ones). Double state.
+class FeedbackDelayNetwork : public Block {
+public:
+    FeedbackDelayNetwork(const json& node, const EngineFile& file) : Block(node) {
+        low_ = need("rt60_low"), high_ = need("rt60_high"), crossover_ = need("crossover"), mix_ = need("mix");
+        modelRate_ = node.at("rate").get<double>();
+        for (const json& d : node.at("delays")) {
+            trained_.push_back(d.get<int>());
+            if (trained_.back() < 1 || trained_.back() > (1 << 22)) throw FileError(path + ": bad delay");
+        }
+        const int lines = static_cast<int>(trained_.size());
+        if (lines < 1 || lines > 64 || !(modelRate_ > 0)) throw FileError(path + ": bad delay lines or rate");
+        const json& names = node.at("tensors");
+        matrix_ = netMatrix(file, names, "matrix", lines, lines).cast<double>();
+        inputGains_ = netMatrix(file, names, "input_gains", lines, 1).col(0).cast<double>();
+        outputGains_ = netMatrix(file, names, "output_gains", lines, 1).col(0).cast<double>();
+        sections_.resize(lines);
+    }
+    void prepare(double sampleRate, int channels) override {
+        sampleRate_ = sampleRate, channels_ = channels;
+        const size_t lines = trained_.size();
+        delays_.clear(), offsets_.clear();
+        size_t total = 0;
+        for (int d : trained_) {
+            delays_.push_back(std::max(1, static_cast<int>(std::lround(d * sampleRate / modelRate_))));
+            offsets_.push_back(total), total += delays_.back();
+        }
+        lineLength_ = total;
+        buffer_.assign(total * channels, 0.0);
+        filterState_.assign(lines * 2 * channels, 0.0);
+        positions_.assign(lines, 0);
+        absorbed_.resize(lines), fed_.resize(lines);
+        update();
+    }
+    void reset() override {
+        std::fill(buffer_.begin(), buffer_.end(), 0.0);
+        std::fill(filterState_.begin(), filterState_.end(), 0.0);
+        std::fill(positions_.begin(), positions_.end(), 0);
+    }
+    void update() override {  // ddsp_kit.functional.absorption_design at the host rate
+        const double low = values[low_], high = values[high_], k = std::tan(kPi * clampFrequency(values[crossover_], sampleRate_) / sampleRate_);
+        for (size_t i = 0; i < delays_.size(); ++i) {
+            const double length = delays_[i] / sampleRate_;
+            const double gain = std::exp(-kDecay * length / low), root = std::exp(-kDecay / 2 * length * (1 / high - 1 / low));
+            const double a0 = k + 1 / root;
+            sections_[i] = {gain * (k + root) / a0, gain * (k - root) / a0, 0, (k - 1 / root) / a0, 0};
+        }
+        mixValue_ = values[mix_];
+        dirty = false;
+    }
+    void process(float* const* audio, int n) noexcept override {
+        const size_t lines = delays_.size();
+        std::vector<int>& position = positions_;
+        for (int t = 0; t < n; ++t) {
+            for (int c = 0; c < channels_; ++c) {
+                double* line = buffer_.data() + c * lineLength_;
+                double* state = filterState_.data() + c * lines * 2;  // per line: previous input, previous output
+                const double x = audio[c][t];
+                double wet = 0;
+                for (size_t i = 0; i < lines; ++i) {
+                    const double s = line[offsets_[i] + position[i]];
+                    const Section& f = sections_[i];
+                    const double a = f.b0 * s + f.b1 * state[2 * i] - f.a1 * state[2 * i + 1];
+                    state[2 * i] = s, state[2 * i + 1] = a;
+                    absorbed_[i] = a, wet += outputGains_[i] * a;
+                }
+                fed_.noalias() = matrix_ * absorbed_;
+                for (size_t i = 0; i < lines; ++i) line[offsets_[i] + position[i]] = fed_[i] + inputGains_[i] * x;
+                audio[c][t] = static_cast<float>(x + mixValue_ * (wet - x));
+            }
+            for (size_t i = 0; i < lines; ++i)
+                if (++position[i] == delays_[i]) position[i] = 0;
+        }
+    }
+
+private:
+    int low_, high_, crossover_, mix_, channels_ = 1;
+    double modelRate_, sampleRate_ = 48000, mixValue_ = 0;
+    std::vector<int> trained_, delays_, positions_;
+    std::vector<size_t> offsets_;
+    size_t lineLength_ = 0;
+    Eigen::MatrixXd matrix_;
+    Eigen::VectorXd inputGains_, outputGains_, absorbed_, fed_;
+    std::vector<Section> sections_;
+    std::vector<double> buffer_, filterState_;
+};
+
+// ddsp_kit.processors.ConvolutionReverb / NoiseReverb: convolution with an impulse response, dry/wet `mix`.
+// Uniformly partitioned (ddsp_kit.functional.partitioned_convolution): the first partition of P samples
+// direct, the others by 2P-point overlap-save FFTs once every P samples, so there is no latency. The IR is
+// a tensor (one row, or one per channel), or NoiseReverb's decaying band noise
+// sum_b 10^(level_b / 20) exp(-3 ln(10) t / (f_s T_b)) noise_b[t], rebuilt when the band parameters move
+// (at most once per partition, so that a gliding knob costs a bounded share of the audio thread).
+// The IR holds samples at the training rate: at another rate it plays unchanged (rate-bound).
+class Convolution : public Block {
+    using Spectra = Eigen::ArrayXXd;  // (P + 1, partitions): real or imaginary parts
+
+public:
+    Convolution(const json& node, const EngineFile& file) : Block(node) {
+        mix_ = need("mix");
+        const json& names = node.at("tensors");
+        const std::string source = node.at("source").get<std::string>();
+        if (source == "ir") {
+            const Tensor& ir = file.tensor(names.at("ir").get<std::string>());
+            if (ir.shape.empty() || ir.shape.size() > 2 || ir.shape.back() < 1) throw FileError(path + ": the IR must be (L,) or (C, L)");
+            rows_ = ir.shape.size() == 2 ? static_cast<int>(ir.shape[0]) : 1, length_ = static_cast<int>(ir.shape.back());
+            ir_.assign(ir.values.begin(), ir.values.end());
+        } else if (source == "noise") {
+            const Tensor& bands = file.tensor(names.at("bands").get<std::string>());
+            if (bands.shape.size() != 2 || bands.shape[0] < 1 || bands.shape[0] > 64 || bands.shape[1] < 1) throw FileError(path + ": bad band noise");
+            bandCount_ = static_cast<int>(bands.shape[0]), length_ = static_cast<int>(bands.shape[1]), rows_ = 1;
+            bands_.assign(bands.values.begin(), bands.values.end());
+            for (int b = 1; b <= bandCount_; ++b) rt60_.push_back(need("band" + std::to_string(b) + "_rt60")), level_.push_back(need("band" + std::to_string(b) + "_level_db"));
+            modelRate_ = node.at("rate").get<double>();
+            if (!(modelRate_ > 0)) throw FileError(path + ": bad rate");
+            ir_.assign(length_, 0.0);
+        } else throw FileError(path + ": unknown IR source '" + source + "'");
+        if (length_ > (1 << 23)) throw FileError(path + ": the IR is too long");
+        partition_ = 4;
+        while (partition_ < std::min(length_, 256)) partition_ *= 2;
+        count_ = (length_ + partition_ - 1) / partition_;
+        fft_.SetFlag(Eigen::FFT<double>::HalfSpectrum), fft_.SetFlag(Eigen::FFT<double>::Unscaled);
+    }
+    void prepare(double, int channels) override {
+        if (rows_ != 1 && rows_ != channels)
+            throw FileError(path + ": " + std::to_string(rows_) + " impulse responses for " + std::to_string(channels) + " channels");
+        channels_ = channels;
+        const int P = partition_, bins = P + 1, tail = count_ - 1;
+        head_.assign(static_cast<size_t>(rows_) * P, 0.0);
+        filterRe_.assign(rows_, Spectra::Zero(bins, tail)), filterIm_.assign(rows_, Spectra::Zero(bins, tail));
+        inputRe_.assign(channels, Spectra::Zero(bins, tail)), inputIm_.assign(channels, Spectra::Zero(bins, tail));
+        line_.assign(static_cast<size_t>(channels) * (P - 1 + kChunk), 0.0);
+        window_.assign(static_cast<size_t>(channels) * 2 * P, 0.0), tail_.assign(static_cast<size_t>(channels) * P, 0.0);
+        time_.assign(2 * P, 0.0), spectrum_.assign(bins, {0.0, 0.0});
+        accRe_ = Eigen::ArrayXd::Zero(bins), accIm_ = Eigen::ArrayXd::Zero(bins);
+        newest_.assign(channels, 0);
+        fft_.fwd(spectrum_.data(), time_.data(), 2 * P), fft_.inv(time_.data(), spectrum_.data(), 2 * P);  // plans made here
+        designed_ = false, sinceDesign_ = 0;
+        update();
+        reset();
+    }
+    void reset() override {
+        std::fill(line_.begin(), line_.end(), 0.0), std::fill(window_.begin(), window_.end(), 0.0), std::fill(tail_.begin(), tail_.end(), 0.0);
+        for (auto& a : inputRe_) a.setZero();
+        for (auto& a : inputIm_) a.setZero();
+        phase_ = 0;
+        std::fill(newest_.begin(), newest_.end(), 0);
+    }
+    void update() override {
+        mixValue_ = values[mix_];
+        if (!bands_.empty() && designed_ && sinceDesign_ < partition_) return;  // stays dirty: rebuilt at the next chunk that may
+        if (!designed_ || !bands_.empty()) design();
+        dirty = false;
+    }
+    void process(float* const* audio, int n) noexcept override {
+        const int P = partition_;
+        int phase = phase_;  // the same for every channel
+        for (int c = 0; c < channels_; ++c) {
+            phase = phase_;
+            const int row = rows_ == 1 ? 0 : c;
+            double* line = line_.data() + static_cast<size_t>(c) * (P - 1 + kChunk);
+            double* window = window_.data() + static_cast<size_t>(c) * 2 * P;
+            double* tail = tail_.data() + static_cast<size_t>(c) * P;
+            Eigen::Map<const Eigen::VectorXd> head(head_.data() + static_cast<size_t>(row) * P, P);
+            for (int t = 0; t < n; ++t) {
+                const double x = audio[c][t];
+                line[P - 1 + t] = x;
+                const double wet = head.dot(Eigen::Map<const Eigen::VectorXd>(line + t, P)) + tail[phase];
+                window[P + phase] = x;
+                audio[c][t] = static_cast<float>(x + mixValue_ * (wet - x));
+                if (++phase == P) phase = 0, partitionDone(c, row, window, tail);
+            }
+            std::copy(line + n, line + n + P - 1, line);
+        }
+        phase_ = phase;
+        sinceDesign_ += n;
+        // A deferred redesign (update() below) is retried here: the engine only updates blocks when knobs move.
+        if (!bands_.empty() && dirty) update();
+    }
+
+private:
+    // An input partition is complete: its window's spectrum enters the delay line and the tail of the next
+    // P outputs is the inverse FFT of sum_j X[k + 1 - j] H_j (overlap-save: the last P samples).
+    void partitionDone(int c, int row, double* window, double* tail) noexcept {
+        const int P = partition_, tail_count = count_ - 1;
+        if (tail_count > 0) {
+            const int slot = newest_[c] = (newest_[c] + 1) % tail_count;
+            fft_.fwd(spectrum_.data(), window, 2 * P);
+            for (int k = 0; k <= P; ++k) inputRe_[c](k, slot) = spectrum_[k].real(), inputIm_[c](k, slot) = spectrum_[k].imag();
+            accRe_.setZero(), accIm_.setZero();
+            for (int j = 1; j <= tail_count; ++j) {
+                const int i = ((slot - (j - 1)) % tail_count + tail_count) % tail_count;
+                const auto xr = inputRe_[c].col(i), xi = inputIm_[c].col(i);
+                const auto hr = filterRe_[row].col(j - 1), hi = filterIm_[row].col(j - 1);
+                accRe_ += xr * hr - xi * hi, accIm_ += xr * hi + xi * hr;
+            }
+            for (int k = 0; k <= P; ++k) spectrum_[k] = {accRe_[k], accIm_[k]};
+            fft_.inv(time_.data(), spectrum_.data(), 2 * P);
+            std::copy(time_.begin() + P, time_.end(), tail);
+        }
+        std::copy(window + P, window + 2 * P, window);
+    }
+    // The head taps (reversed, for the dot product) and the 2P-point spectra of the other partitions, scaled
+    // by 1/(2P) for the unscaled inverse FFT. NoiseReverb first rebuilds its IR (decays by recurrence).
+    void design() noexcept {
+        const int P = partition_;
+        if (!bands_.empty()) {
+            std::fill(ir_.begin(), ir_.end(), 0.0);
+            for (int b = 0; b < bandCount_; ++b) {
+                const double ratio = std::exp(-kDecay / (modelRate_ * values[rt60_[b]]));
+                double gain = dbToGain(values[level_[b]]);
+                const float* noise = bands_.data() + static_cast<size_t>(b) * length_;
+                for (int t = 0; t < length_; ++t) ir_[t] += gain * noise[t], gain *= ratio;
+            }
+        }
+        for (int r = 0; r < rows_; ++r) {
+            const auto tap = [&](int k) { return k < length_ ? ir_[static_cast<size_t>(r) * length_ + k] : 0.0; };
+            for (int k = 0; k < P; ++k) head_[static_cast<size_t>(r) * P + k] = tap(P - 1 - k);
+            for (int j = 1; j < count_; ++j) {
+                for (int k = 0; k < 2 * P; ++k) time_[k] = k < P ? tap(j * P + k) / (2.0 * P) : 0.0;
+                fft_.fwd(spectrum_.data(), time_.data(), 2 * P);
+                for (int k = 0; k <= P; ++k) filterRe_[r](k, j - 1) = spectrum_[k].real(), filterIm_[r](k, j - 1) = spectrum_[k].imag();
+            }
+        }
+        designed_ = true, sinceDesign_ = 0;
+    }
+
+    int mix_, rows_ = 1, length_ = 0, bandCount_ = 0, partition_ = 4, count_ = 1, channels_ = 1, phase_ = 0;
+    int64_t sinceDesign_ = 0;
+    bool designed_ = false;
+    double modelRate_ = 48000, mixValue_ = 0;
+    std::vector<int> rt60_, level_, newest_;  // newest_: per channel, the delay-line slot of the newest spectrum
+    std::vector<float> bands_;
+    std::vector<double> ir_, head_, line_, window_, tail_, time_;
+    std::vector<std::complex<double>> spectrum_;
+    std::vector<Spectra> filterRe_, filterIm_, inputRe_, inputIm_;
+    Eigen::ArrayXd accRe_, accIm_;
+    Eigen::FFT<double> fft_;
 };
 
 // ---------------------------------------------------------------------------------------- recurrent nets

@@ -255,6 +255,8 @@ inline std::unique_ptr<Block> makeBlock(const json& node, const EngineFile& file
     if (type == "FIRFilter") return std::make_unique<FIRFilter>(node, file);
     if (type == "RecurrentModel") return std::make_unique<RecurrentModel>(node, file);
     if (type == "TCN") return std::make_unique<TCN>(node, file);
+    if (type == "FeedbackDelayNetwork") return std::make_unique<FeedbackDelayNetwork>(node, file);
+    if (type == "Convolution") return std::make_unique<Convolution>(node, file);
     throw FileError("block type '" + type + "' is not known to this engine (a newer export?)");
 }
 
@@ -388,7 +390,7 @@ private:
         engine->root_ = makeBlock(h.at("model"), file, 0);
         std::vector<Block*>& all = engine->blocks_;
         engine->root_->collect(all);
-        for (Block* b : all) engine->rateBound_ |= b->type == "FIRFilter" || b->type == "RecurrentModel" || b->type == "TCN";
+        for (Block* b : all) engine->rateBound_ |= b->type == "FIRFilter" || b->type == "RecurrentModel" || b->type == "TCN" || b->type == "Convolution";
         for (const json& k : h.at("knobs")) {
             Knob knob;
             knob.name = k.at("name").get<std::string>(), knob.unit = k.at("unit").get<std::string>();
