@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from ddsp_kit.chain import Chain, Parallel
+from ddsp_kit.controllers import Controlled, TimeVaryingController
 from ddsp_kit.export import ModelFileError, engine_knobs, export_engine, read_engine_header, save_model
 from ddsp_kit.export.build import BuildError, build
 from ddsp_kit.models import presets
@@ -180,6 +181,38 @@ def test_engine_matches_python_in_stereo(tools, tmp_path, name):
         assert float(np.abs(y - expected).max()) <= TOLERANCE
 
 
+TIME_VARYING = {
+    "fuzz": lambda: presets.fuzz(RATE),
+    "compressor": lambda: presets.compressor(RATE, control="time-varying"),
+    "amp_tone_stack": lambda: presets.amp(RATE, control="time-varying", cabinet_taps=64),
+    "overdrive_with_knobs": lambda: presets.overdrive(RATE, control="knobs+time-varying", num_knobs=2, shaper="rational"),
+    "reverb_mix": lambda: presets.reverb(RATE, control="time-varying", kind="noise"),
+    "filters": lambda: Chain(
+        Controlled(ParametricEQ(RATE, bands=2), TimeVaryingController(96, hidden=8)),
+        Controlled(OnePole(RATE, "lowpass", 2000.0), TimeVaryingController(50, hidden=4)),
+        Controlled(Biquad(RATE, "lowpass", 900.0, 3.0), TimeVaryingController(128, hidden=4)),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TIME_VARYING))
+def test_time_varying_controllers(tools, tmp_path, name):
+    """GRU controllers at frame rate, parameters ramped per sample (filters in the modal form): equal to Python."""
+    model = _moved(TIME_VARYING[name](), seed=11, scale=0.5)
+    path = export_engine(model, tmp_path / "tv.engine.safetensors", knobs=[])
+    x = _signal(1)
+    settings = ([0.5, 0.5], [0.2, 0.9]) if model.num_knobs else (None,)
+    for knobs in settings:
+        expected = _python(model, x, knobs)
+        for block in (1, 100, 4096):
+            y, allocations = _engine(tools, path, x, block, knobs=[f"{i}={v}" for i, v in enumerate(knobs or [])], tmp=tmp_path)
+            assert allocations == 0
+            # Random moves push some outputs far above full scale (a peak of 65 for the compressor), where
+            # float32's own spacing is 7.6e-6: there the tolerance scales with the peak.
+            error = float(np.abs(y - expected).max())
+            assert error <= TOLERANCE * max(1.0, float(np.abs(expected).max())), (knobs, block, error)
+
+
 @pytest.mark.parametrize("preset", ["overdrive", "compressor", "amp", "pedals"])
 def test_knob_conditioned_presets(tools, tmp_path, preset):
     """KnobController MLPs run in the engine: equal to Python at the default knobs and at set ones."""
@@ -308,8 +341,9 @@ def test_default_knobs_are_every_parameter():
 
 
 def test_unsupported_blocks_are_refused_by_name(tmp_path):
-    with pytest.raises(ModelFileError, match="Controlled at 2: a TimeVaryingController"):
-        export_engine(presets.fuzz(RATE), tmp_path / "f.engine.safetensors")
+    chain_source = Controlled(Gain(RATE), TimeVaryingController(64, source="chain"))
+    with pytest.raises(ModelFileError, match="Controlled at 1: a TimeVaryingController reading 'chain'"):
+        export_engine(Chain(Gain(RATE), chain_source), tmp_path / "f.engine.safetensors")
     with pytest.raises(ModelFileError, match="S4DModel at 1"):
         export_engine(Chain(Gain(RATE), S4DModel(RATE)), tmp_path / "s.engine.safetensors")
     with pytest.raises(ModelFileError, match="TCN at the model: modulation='tfilm'"):
@@ -367,6 +401,8 @@ def test_loader_survives_fuzzing(tools, tmp_path):
         export_engine(presets.pedals(RATE), tmp_path / "a.engine.safetensors"),
         export_engine(presets.hybrid(RATE, "compressor"), tmp_path / "b.engine.safetensors"),
         export_engine(presets.amp(RATE, cabinet_taps=32), tmp_path / "c.engine.safetensors"),
+        export_engine(Chain(presets.fuzz(RATE), NoiseReverb(RATE, duration=0.05), FeedbackDelayNetwork(RATE, lines=2)), tmp_path / "d.engine.safetensors"),
+        export_engine(Chain(TCN(RATE, channels=4, blocks=2, num_knobs=1), Tanh(RATE, oversampling=2)), tmp_path / "e.engine.safetensors"),
     ]
     result = subprocess.run([tools["fuzz"], *map(str, seeds), "--seconds", "8", "--seed", "7"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -382,7 +418,7 @@ def test_export_command(tmp_path, capsys):
     assert main(["export", str(tmp_path / "comp.safetensors"), "-o", str(out), "--knob", "threshold=1:threshold_db", "--name", "Comp"]) == 0
     assert "knobs: threshold [-80, 0] dB" in capsys.readouterr().out
     assert read_engine_header(out)["name"] == "Comp"
-    save_model(presets.fuzz(RATE), tmp_path / "fuzz.safetensors")
+    save_model(Chain(Gain(RATE), S4DModel(RATE)), tmp_path / "ssm.safetensors")
     with pytest.raises(SystemExit) as exit_info:
-        main(["export", str(tmp_path / "fuzz.safetensors"), "-o", str(tmp_path / "f.engine.safetensors")])
-    assert exit_info.value.code == 1 and "cannot run Controlled" in capsys.readouterr().err
+        main(["export", str(tmp_path / "ssm.safetensors"), "-o", str(tmp_path / "s.engine.safetensors")])
+    assert exit_info.value.code == 1 and "cannot run S4DModel at 1" in capsys.readouterr().err

@@ -29,7 +29,10 @@ refused with a message that names each one and its path.
 Knob-conditioned blocks (a :class:`~ddsp_kit.controllers.KnobController` in a
 :class:`~ddsp_kit.controllers.Controlled`) are exported with the controller's MLP
 weights and each driven parameter's range; the engine recomputes them when a
-knob moves. Time-varying controllers are not run by the engine yet.
+knob moves. Time-varying blocks (a :class:`~ddsp_kit.controllers.TimeVaryingController`
+reading the block's own input) are exported with the controller's GRU and
+output layer; the engine runs the GRU at frame rate and the block one sample
+at a time with the ramped parameters.
 
 Channels: gray-box blocks process each channel alike (the engine runs any
 channel count); a recurrent net with one input channel runs once per channel.
@@ -52,7 +55,7 @@ import torch
 from safetensors.torch import save_file
 
 from ..chain import Chain, Parallel
-from ..controllers import Controlled, KnobController
+from ..controllers import Controlled, KnobController, TimeVaryingController
 from ..functional.nonlinear import oversampling_filters
 from ..models.conditioning import _BlackBox
 from ..models.recurrent import RecurrentModel
@@ -200,7 +203,7 @@ ENGINE_BLOCKS: List[Tuple[type, str, Callable[..., Block]]] = [
     (ConvolutionReverb, "Convolution", _convolution),
     (NoiseReverb, "Convolution", _convolution),
 ]
-ENGINE_TYPES = sorted({name for _, name, _ in ENGINE_BLOCKS} | {"Chain", "Parallel", "KnobControlled"})
+ENGINE_TYPES = sorted({name for _, name, _ in ENGINE_BLOCKS} | {"Chain", "Parallel", "KnobControlled", "TimeVarying"})
 
 
 def _children(block: Processor) -> Tuple[str, Sequence[Processor]]:
@@ -221,12 +224,16 @@ def _describe(block: Processor, path: str, prefix: str, problems: List[str], com
     tensors that are not in the state dict (filter taps, a mixing matrix, noise) to ``computed``."""
     where = path or "the model"
     if isinstance(block, Controlled):
-        if not isinstance(block.controller, KnobController):
-            problems.append(f"Controlled at {where}: a {type(block.controller).__name__} (the engine runs KnobController only)")
-        elif block.processor.num_knobs:
+        controller = block.controller
+        if block.processor.num_knobs:
             problems.append(f"Controlled at {where}: its {type(block.processor).__name__} reads the knobs itself too")
-        else:
+        elif isinstance(controller, KnobController):
             return _knob_controlled(block, path, prefix, problems, computed)
+        elif isinstance(controller, TimeVaryingController) and controller.source == "block":
+            return _time_varying(block, path, prefix, problems, computed)
+        else:
+            problems.append(f"Controlled at {where}: a {type(controller).__name__} reading {getattr(controller, 'source', '?')!r} "
+                            "(the engine runs KnobController, and TimeVaryingController on the block's own input)")
         return {}
     key, children = _children(block)
     if key:
@@ -252,18 +259,37 @@ def _describe(block: Processor, path: str, prefix: str, problems: List[str], com
     return {}
 
 
+def _driven(block: Controlled) -> List[Dict[str, Any]]:
+    """Each parameter a controller drives with its range: its raw output maps into the range as in
+    :meth:`Parameter.to_physical`."""
+    specs = block.processor.specs
+    return [{"name": n, "minimum": specs[n].minimum, "maximum": specs[n].maximum, "scale": specs[n].scale} for n in block.controller.names]
+
+
 def _knob_controlled(block: Controlled, path: str, prefix: str, problems: List[str], computed: Dict[str, torch.Tensor]) -> Block:
-    """A block whose parameters an MLP computes from the knobs: the MLP's weights and each driven
-    parameter's range (its raw output maps into the range as in :meth:`Parameter.to_physical`)."""
+    """A block whose parameters an MLP computes from the knobs: the MLP's weights and the driven parameters."""
     controller = block.controller
     linear = [i for i, module in enumerate(controller.body) if isinstance(module, torch.nn.Linear)]
     tensors = {f"body{k}.{kind}": f"{prefix}controller.body.{i}.{kind}" for k, i in enumerate(linear) for kind in ("weight", "bias")}
     tensors.update({f"output.{kind}": f"{prefix}controller.output.{kind}" for kind in ("weight", "bias")})
-    specs = block.processor.specs
     return {
         "type": "KnobControlled", "path": path, "params": {},
         "num_knobs": controller.num_knobs, "hidden": controller.hidden, "layers": len(linear),
-        "driven": [{"name": n, "minimum": specs[n].minimum, "maximum": specs[n].maximum, "scale": specs[n].scale} for n in controller.names],
+        "driven": _driven(block),
+        "tensors": tensors,
+        "block": _describe(block.processor, path, f"{prefix}processor.", problems, computed),
+    }
+
+
+def _time_varying(block: Controlled, path: str, prefix: str, problems: List[str], computed: Dict[str, torch.Tensor]) -> Block:
+    """A block whose parameters a GRU over its input's frame levels computes: the GRU's and the output layer's weights."""
+    controller = block.controller
+    tensors = {kind: f"{prefix}controller.gru.{kind}_l0" for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+    tensors.update(output_weight=f"{prefix}controller.output.weight", output_bias=f"{prefix}controller.output.bias")
+    return {
+        "type": "TimeVarying", "path": path, "params": {},
+        "hop": controller.hop, "hidden": controller.hidden, "num_knobs": controller.num_knobs,
+        "driven": _driven(block),
         "tensors": tensors,
         "block": _describe(block.processor, path, f"{prefix}processor.", problems, computed),
     }
@@ -392,7 +418,8 @@ def _header_and_computed(
     if problems:
         raise ModelFileError(
             "the plugin engine cannot run " + "; ".join(problems) + f". It runs {', '.join(ENGINE_TYPES)} "
-            "(static parameters, or knob-conditioned through a KnobController; no time-varying controllers yet)"
+            "(static parameters, knob-conditioned through a KnobController, or time-varying through a TimeVaryingController "
+            "reading the block's input)"
         )
     header = {
         "format": FORMAT,

@@ -47,6 +47,9 @@ public:
     virtual void setKnobInput(int /*index*/, double /*value*/) noexcept {}
     // This block and every block inside it.
     virtual void collect(std::vector<Block*>& out) { out.push_back(this); }
+    // Its parameters will move every sample (a time-varying controller): blocks whose realisation matters
+    // under moving coefficients switch to the one Python uses then. Load time.
+    virtual void runTimeVarying() {}
 
     int parameterIndex(const std::string& name) const {
         for (size_t i = 0; i < names.size(); ++i)
@@ -184,20 +187,24 @@ public:
 
     void prepare(double sampleRate, int channels) override {
         sampleRate_ = sampleRate;
-        state_.assign(static_cast<size_t>(channels) * bands_.size() * 2, 0.0);
+        state_.assign(static_cast<size_t>(channels) * bands_.size() * (modal_ ? 6 : 2), 0.0);
+        poles_.resize(bands_.size());
         update();
     }
     void reset() override { std::fill(state_.begin(), state_.end(), 0.0); }
+    void runTimeVarying() override { modal_ = true; }
     void update() override {
         for (size_t i = 0; i < bands_.size(); ++i) {
             const Band& b = bands_[i];
             sections_[i] = b.firstOrder ? onePoleDesign(b.kind, values[b.frequency], sampleRate_)
                                         : biquadDesign(b.kind, values[b.frequency], values[b.q],
                                                        b.gain >= 0 ? values[b.gain] : 0.0, sampleRate_);
+            if (modal_) poles_[i] = sectionPoles(sections_[i]);
         }
         dirty = false;
     }
     void process(float* const* audio, int n) noexcept override {
+        if (modal_) return processModal(audio, n);
         // Sample-outer, section-inner: each section's recurrence is its own dependency chain, so the
         // out-of-order core overlaps the sections (section-outer loops wait on one chain at a time).
         // Channels sit inside the sample loop too: more independent chains in flight.
@@ -219,10 +226,45 @@ public:
     }
 
 private:
+    using Complex = std::complex<double>;
+    // The poles of 1 + a1 z^-1 + a2 z^-2 in ddsp_kit.functional.polynomial_roots' order (a complex pair
+    // with the positive imaginary part first, real roots the larger first), which the cascade relies on.
+    static std::pair<Complex, Complex> sectionPoles(const Section& s) {
+        const double disc = s.a1 * s.a1 - 4 * s.a2, half = -s.a1 / 2;
+        if (disc == 0) return {half, half};
+        const double root = std::sqrt(std::abs(disc));
+        if (disc < 0) return {Complex(half, root / 2), Complex(half, -root / 2)};
+        const double q = -(s.a1 + (s.a1 >= 0 ? root : -root)) / 2, other = s.a2 / q;
+        return {std::max(q, other), std::min(q, other)};
+    }
+    // ddsp_kit.functional.sosfilt_tv, the realisation Python runs under moving coefficients: the numerator
+    // as a FIR of the input, then the two poles as complex one-poles in cascade (state per section: two past
+    // inputs, two complex states). Equal to the direct form for constant coefficients.
+    void processModal(float* const* audio, int n) noexcept {
+        const size_t sections = sections_.size(), channels = state_.size() / (6 * sections);
+        for (int t = 0; t < n; ++t)
+            for (size_t c = 0; c < channels; ++c) {
+                double* state = state_.data() + c * sections * 6;
+                double v = audio[c][t];
+                for (size_t i = 0; i < sections; ++i, state += 6) {
+                    const Section& s = sections_[i];
+                    const double u = s.b0 * v + s.b1 * state[0] + s.b2 * state[1];
+                    state[1] = state[0], state[0] = v;
+                    const Complex h1 = poles_[i].first * Complex(state[2], state[3]) + u;
+                    const Complex h2 = poles_[i].second * Complex(state[4], state[5]) + h1;
+                    state[2] = h1.real(), state[3] = h1.imag(), state[4] = h2.real(), state[5] = h2.imag();
+                    v = h2.real();
+                }
+                audio[c][t] = static_cast<float>(v);
+            }
+    }
+
     std::vector<Band> bands_;
     std::vector<Section> sections_;
+    std::vector<std::pair<Complex, Complex>> poles_;
     std::vector<double> state_;
     double sampleRate_ = 48000;
+    bool modal_ = false;
 };
 
 // ---------------------------------------------------------------------------------------- gain, shapers
@@ -1015,6 +1057,21 @@ private:
 
 // ---------------------------------------------------------------------------------------- recurrent nets
 
+// One step of torch's GRU (gate order reset, update, new; the reset gate scales W_hn h + b_hn), in the
+// weights' precision, through preallocated gate and candidate vectors.
+template <typename Weights, typename Bias, typename Input, typename Vector>
+void gruStep(const Weights& wih, const Weights& whh, const Bias& bih, const Bias& bhh, const Input& u, Vector& h, Vector& gi, Vector& gh,
+             Vector& candidate) noexcept {
+    const Eigen::Index H = h.size();
+    gi.noalias() = wih * u;
+    gh.noalias() = whh * h;
+    gi += bih, gh += bhh;
+    auto r = (gi.segment(0, H) + gh.segment(0, H)).array().logistic();
+    auto z = (gi.segment(H, H) + gh.segment(H, H)).array().logistic();
+    candidate.array() = (gi.segment(2 * H, H).array() + r * gh.segment(2 * H, H).array()).tanh();
+    h.array() = (1 - z) * candidate.array() + z * h.array();
+}
+
 // ddsp_kit.models.RecurrentModel: LSTM or GRU over the samples, a linear output, optional residual.
 // A net with one input channel runs once per channel; otherwise its channels are the engine's.
 class RecurrentModel : public Block {
@@ -1129,14 +1186,7 @@ private:
             s.c.array() = f * s.c.array() + i * g;
             s.h.array() = o * s.c.array().tanh();
         } else {  // torch gate order: reset, update, new; the reset gate scales W_hn h + b_hn
-            gatesIh_.noalias() = w.weightIh * u;
-            gatesHh_.noalias() = w.weightHh * s.h;
-            gatesIh_ += w.biasIh.col(0);
-            gatesHh_ += w.biasHh.col(0);
-            auto r = (gatesIh_.segment(0, H) + gatesHh_.segment(0, H)).array().logistic();
-            auto z = (gatesIh_.segment(H, H) + gatesHh_.segment(H, H)).array().logistic();
-            candidate_.array() = (gatesIh_.segment(2 * H, H).array() + r * gatesHh_.segment(2 * H, H).array()).tanh();
-            s.h.array() = (1 - z) * candidate_.array() + z * s.h.array();
+            gruStep(w.weightIh, w.weightHh, w.biasIh.col(0), w.biasHh.col(0), u, s.h, gatesIh_, gatesHh_, candidate_);
         }
     }
 

@@ -162,6 +162,38 @@ private:
     int channels_ = 1, latency_ = 0;
 };
 
+// A parameter a controller drives: its raw output maps into the range as Parameter.to_physical does (a
+// sigmoid on the linear or log axis).
+struct DrivenParameter {
+    int index;
+    double low, high;
+    bool log;
+    double physical(double raw) const noexcept {
+        const double axis = low + (high - low) / (1 + std::exp(-raw));
+        return log ? std::exp(axis) : axis;
+    }
+};
+
+// The "driven" list of a controller node, checked against the block it drives (load time).
+inline std::vector<DrivenParameter> drivenParameters(const json& list, const Block& inner, const std::string& path) {
+    std::vector<DrivenParameter> driven;
+    for (const json& d : list) {
+        const int index = inner.parameterIndex(d.at("name").get<std::string>());
+        if (index < 0) throw FileError(path + ": the controller drives " + d.at("name").get<std::string>() + ", which the block lacks");
+        const bool log = d.at("scale").get<std::string>() == "log";
+        const double low = d.at("minimum").get<double>(), high = d.at("maximum").get<double>();
+        if (!(low < high) || (log && !(low > 0))) throw FileError(path + ": bad range of a driven parameter");
+        driven.push_back({index, log ? std::log(low) : low, log ? std::log(high) : high, log});
+    }
+    if (driven.empty() || driven.size() > 256) throw FileError(path + ": a controller drives 1 to 256 parameters");
+    return driven;
+}
+
+// A controller's dense layer (rows x cols) from its row-major float tensor, in double (load time).
+inline Eigen::MatrixXd controllerMatrix(const EngineFile& file, const json& names, const std::string& key, int rows, int cols) {
+    return netMatrix(file, names, key, rows, cols).cast<double>();
+}
+
 // A block whose parameters an MLP computes from the knob inputs (ddsp_kit.controllers.KnobController):
 // knobs -> (Linear, tanh) x layers -> Linear -> raw values, mapped into each parameter's range as
 // Parameter.to_physical does (a sigmoid on the linear or log axis). Recomputed, in double precision,
@@ -179,19 +211,12 @@ public:
         const json& names = node.at("tensors");
         for (int l = 0; l < layers; ++l) {
             const std::string k = "body" + std::to_string(l);
-            weights_.push_back(matrix(file, names, k + ".weight", hidden, l == 0 ? knobs : hidden));
-            biases_.push_back(matrix(file, names, k + ".bias", hidden, 1).col(0));
+            weights_.push_back(controllerMatrix(file, names, k + ".weight", hidden, l == 0 ? knobs : hidden));
+            biases_.push_back(controllerMatrix(file, names, k + ".bias", hidden, 1).col(0));
         }
-        for (const json& d : node.at("driven")) {
-            const int index = inner.parameterIndex(d.at("name").get<std::string>());
-            if (index < 0) throw FileError(path + ": the controller drives " + d.at("name").get<std::string>() + ", which the block lacks");
-            const bool log = d.at("scale").get<std::string>() == "log";
-            const double low = d.at("minimum").get<double>(), high = d.at("maximum").get<double>();
-            if (!(low < high) || (log && !(low > 0))) throw FileError(path + ": bad range of a driven parameter");
-            driven_.push_back({index, log ? std::log(low) : low, log ? std::log(high) : high, log});
-        }
-        weights_.push_back(matrix(file, names, "output.weight", static_cast<int>(driven_.size()), hidden));
-        biases_.push_back(matrix(file, names, "output.bias", static_cast<int>(driven_.size()), 1).col(0));
+        driven_ = drivenParameters(node.at("driven"), inner, path);
+        weights_.push_back(controllerMatrix(file, names, "output.weight", static_cast<int>(driven_.size()), hidden));
+        biases_.push_back(controllerMatrix(file, names, "output.bias", static_cast<int>(driven_.size()), 1).col(0));
         knobs_ = Vector::Constant(knobs, 0.5);
         for (int l = 0; l <= layers; ++l) activations_.push_back(Vector::Zero(weights_[l].rows()));
     }
@@ -207,11 +232,7 @@ public:
             if (l + 1 < weights_.size()) activations_[l] = activations_[l].array().tanh();
             x = &activations_[l];
         }
-        for (size_t i = 0; i < driven_.size(); ++i) {
-            const Driven& d = driven_[i];
-            const double axis = d.low + (d.high - d.low) / (1 + std::exp(-(*x)[static_cast<int>(i)]));
-            children_.front()->setParameter(d.index, d.log ? std::exp(axis) : axis);
-        }
+        for (size_t i = 0; i < driven_.size(); ++i) children_.front()->setParameter(driven_[i].index, driven_[i].physical((*x)[static_cast<int>(i)]));
         dirty = false;
     }
     void process(float* const* audio, int n) noexcept override { children_.front()->process(audio, n); }
@@ -222,21 +243,86 @@ public:
     }
 
 private:
-    struct Driven {
-        int index;
-        double low, high;
-        bool log;
-    };
-    static Matrix matrix(const EngineFile& file, const json& names, const std::string& key, int rows, int cols) {
-        const Tensor& t = file.tensor(names.at(key).get<std::string>());
-        if (static_cast<int64_t>(t.values.size()) != static_cast<int64_t>(rows) * cols)
-            throw FileError("knob controller: tensor " + key + " does not have " + std::to_string(rows) + "x" + std::to_string(cols) + " values");
-        return Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(t.values.data(), rows, cols).cast<double>();
-    }
     std::vector<Matrix> weights_;
     std::vector<Vector> biases_, activations_;
-    std::vector<Driven> driven_;
+    std::vector<DrivenParameter> driven_;
     Vector knobs_;
+};
+
+// A block whose parameters follow its input (ddsp_kit.controllers.TimeVaryingController): per frame of `hop`
+// samples the frame's mean square over channels in dB / 20 (floored at -100 dB), plus the knob inputs, enter
+// a GRU (double precision); a linear layer gives the raw values reached at the end of the *next* frame,
+// ramped linearly sample by sample. The inner block is redesigned and run one sample at a time (filters in
+// the modal realisation Python uses under moving coefficients). The frames follow the samples, not the
+// host blocks, so any block size gives the same output.
+class TimeVarying : public Composite {
+    using Matrix = Eigen::MatrixXd;
+    using Vector = Eigen::VectorXd;
+
+public:
+    TimeVarying(const json& node, const EngineFile& file, int depth) : Composite(node) {
+        addChildren(json::array({node.at("block")}), file, depth);
+        Block& inner = *children_.front();
+        inner.runTimeVarying();
+        hop_ = node.at("hop").get<int>(), knobs_ = node.at("num_knobs").get<int>();
+        const int hidden = node.at("hidden").get<int>();
+        if (hop_ < 1 || hop_ > (1 << 20) || knobs_ < 0 || knobs_ > 64 || hidden < 1 || hidden > 1024) throw FileError(path + ": bad controller shape");
+        driven_ = drivenParameters(node.at("driven"), inner, path);
+        const json& names = node.at("tensors");
+        const int P = static_cast<int>(driven_.size());
+        weightIh_ = controllerMatrix(file, names, "weight_ih", 3 * hidden, 1 + knobs_);
+        weightHh_ = controllerMatrix(file, names, "weight_hh", 3 * hidden, hidden);
+        biasIh_ = controllerMatrix(file, names, "bias_ih", 3 * hidden, 1).col(0), biasHh_ = controllerMatrix(file, names, "bias_hh", 3 * hidden, 1).col(0);
+        outWeight_ = controllerMatrix(file, names, "output_weight", P, hidden);
+        outBias_ = controllerMatrix(file, names, "output_bias", P, 1).col(0);
+        features_ = Vector::Zero(1 + knobs_), features_.tail(knobs_).setConstant(0.5);
+        hidden_ = Vector::Zero(hidden), gi_ = Vector::Zero(3 * hidden), gh_ = Vector::Zero(3 * hidden), candidate_ = Vector::Zero(hidden);
+        current_ = previous_ = outBias_, next_ = outBias_;
+    }
+    void prepare(double sampleRate, int channels) override {
+        channels_ = channels;
+        pointers_.assign(channels, nullptr);
+        children_.front()->prepare(sampleRate, channels);
+        reset();
+    }
+    void reset() override {
+        Composite::reset();
+        hidden_.setZero(), current_ = previous_ = outBias_, partial_ = 0, count_ = 0;
+    }
+    void setKnobInput(int index, double value) noexcept override {
+        if (index >= 0 && index < knobs_) features_[1 + index] = value;  // read at the next frame end
+    }
+    int latency() const override { return children_.front()->latency(); }
+    void process(float* const* audio, int n) noexcept override {
+        Block& inner = *children_.front();
+        for (int t = 0; t < n; ++t) {
+            double power = 0;
+            for (int c = 0; c < channels_; ++c) power += static_cast<double>(audio[c][t]) * audio[c][t], pointers_[c] = audio[c] + t;
+            const double phase = static_cast<double>(count_ + 1) / hop_;
+            for (size_t i = 0; i < driven_.size(); ++i)
+                inner.setParameter(driven_[i].index, driven_[i].physical(previous_[i] + (current_[i] - previous_[i]) * phase));
+            if (inner.dirty) inner.update();
+            inner.process(pointers_.data(), 1);
+            partial_ += power / channels_;
+            if (++count_ == hop_) frameEnd();
+        }
+    }
+
+private:
+    void frameEnd() noexcept {
+        features_[0] = 10 * std::log10(std::max(partial_ / hop_, 1e-10)) / 20;
+        gruStep(weightIh_, weightHh_, biasIh_, biasHh_, features_, hidden_, gi_, gh_, candidate_);
+        next_.noalias() = outWeight_ * hidden_;
+        next_ += outBias_;
+        previous_.swap(current_), current_.swap(next_);
+        partial_ = 0, count_ = 0;
+    }
+    int hop_, knobs_, channels_ = 1, count_ = 0;
+    double partial_ = 0;
+    std::vector<DrivenParameter> driven_;
+    Matrix weightIh_, weightHh_, outWeight_;
+    Vector biasIh_, biasHh_, outBias_, features_, hidden_, gi_, gh_, candidate_, current_, previous_, next_;
+    std::vector<float*> pointers_;
 };
 
 // The dispatch table from a block's "type" to its engine class.
@@ -248,6 +334,7 @@ inline std::unique_ptr<Block> makeBlock(const json& node, const EngineFile& file
     if (type == "Chain") return std::make_unique<Chain>(node, file, depth);
     if (type == "Parallel") return std::make_unique<Parallel>(node, file, depth);
     if (type == "KnobControlled") return std::make_unique<KnobControlled>(node, file, depth);
+    if (type == "TimeVarying") return std::make_unique<TimeVarying>(node, file, depth);
     if (type == "Gain") return std::make_unique<GainBlock>(node);
     if (type == "OnePole" || type == "Biquad" || type == "ParametricEQ") return std::make_unique<SectionFilter>(node);
     if (type == "Waveshaper") return std::make_unique<Waveshaper>(node, file);
