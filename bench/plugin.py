@@ -29,6 +29,7 @@ from ddsp_kit.export.build import build
 from ddsp_kit.inference import process_audio
 from ddsp_kit.models import presets
 from ddsp_kit.models.recurrent import RecurrentModel
+from ddsp_kit.models.tcn import TCN
 
 HERE = Path(__file__).resolve().parent
 RATE, BLOCK = 48000, 128
@@ -38,11 +39,17 @@ MODELS = {
     "overdrive (gray-box)": lambda: presets.overdrive(RATE),
     "pedals (gray-box)": lambda: presets.pedals(RATE),
     "amp, 512-tap cabinet (gray-box)": lambda: presets.amp(RATE),
+    "fuzz, time-varying bias (gray-box)": lambda: presets.fuzz(RATE),
+    "compressor, time-varying (gray-box)": lambda: presets.compressor(RATE, control="time-varying"),
+    "reverb, FDN (gray-box)": lambda: presets.reverb(RATE, kind="fdn"),
+    "reverb, 1 s noise IR (gray-box)": lambda: presets.reverb(RATE, kind="noise"),
     "hybrid overdrive + GRU-8": lambda: presets.hybrid(RATE, "overdrive"),
     "LSTM-16": lambda: RecurrentModel(RATE, hidden=16, residual=True),
     "LSTM-32": lambda: RecurrentModel(RATE, hidden=32, residual=True),
     "LSTM-64": lambda: RecurrentModel(RATE, hidden=64, residual=True),
     "GRU-32": lambda: RecurrentModel(RATE, hidden=32, cell="gru", residual=True),
+    "TCN-16 (5 blocks, kernel 7, 43 ms field)": lambda: TCN(RATE),
+    "TCN-32 (5 blocks, kernel 7)": lambda: TCN(RATE, channels=32),
 }
 TARGETS = {"gray-box": 500.0, "LSTM-32": 50.0}
 
@@ -61,7 +68,7 @@ def engine_factor(run: Path, path: Path, channels: int, seconds: float) -> float
 def torch_factor(model, channels: int, seconds: float) -> float:
     audio = 0.1 * torch.randn(channels, int(seconds * RATE))
     # A one-channel net runs once per channel (as the engine runs it); gray-box blocks take any channel count.
-    mono_net = any(isinstance(m, RecurrentModel) and m.in_channels == 1 for m in model.modules())
+    mono_net = any(isinstance(m, (RecurrentModel, TCN)) and m.in_channels == 1 for m in model.modules())
     streams = [audio[c : c + 1] for c in range(channels)] if mono_net and channels > 1 else [audio]
     start = time.perf_counter()
     with torch.no_grad():

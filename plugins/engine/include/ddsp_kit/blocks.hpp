@@ -614,39 +614,143 @@ private:
 
 // ---------------------------------------------------------------------------------------- FIR
 
-// Direct-form convolution with double accumulation: taps (M) shared, or (channels, M) per channel.
+// Uniformly partitioned convolution with no latency (ddsp_kit.functional.partitioned_convolution): the first
+// partition of P samples as a direct FIR, the others by 2P-point overlap-save FFTs once every P samples, their
+// spectra in a frequency-domain delay line. P is the power of two that minimises the estimated work per
+// sample for the IR's length (at most 256, which bounds the FFT burst); IRs up to P taps run direct.
+// Impulse responses: one row shared by every channel, or one per channel. Double precision throughout.
+class PartitionedConvolver {
+    using Spectra = Eigen::ArrayXXd;  // (P + 1, partitions): real or imaginary parts
+
+public:
+    PartitionedConvolver() { fft_.SetFlag(Eigen::FFT<double>::HalfSpectrum), fft_.SetFlag(Eigen::FFT<double>::Unscaled); }
+    // Size for `rows` IRs of `length` taps and `channels` channels (allocates; the IRs are then zero).
+    void prepare(int rows, int length, int channels) {
+        rows_ = rows, length_ = length, channels_ = channels;
+        double best = INFINITY;
+        for (int p = 4; p <= 256; p *= 2) {  // flops per sample: direct head + FFT pair and spectral products per partition
+            const int count = (length + p - 1) / p;
+            const double cost = count == 1 ? length : p + (2 * 5.0 * p * std::log2(2.0 * p) + 4.0 * (count - 1) * (p + 1)) / p;
+            if (cost < best) best = cost, partition_ = p;
+            if (count == 1) break;
+        }
+        count_ = (length + partition_ - 1) / partition_;
+        const int P = partition_, bins = P + 1, tail = count_ - 1;
+        head_.assign(static_cast<size_t>(rows) * P, 0.0);
+        filterRe_.assign(rows, Spectra::Zero(bins, tail)), filterIm_.assign(rows, Spectra::Zero(bins, tail));
+        inputRe_.assign(channels, Spectra::Zero(bins, tail)), inputIm_.assign(channels, Spectra::Zero(bins, tail));
+        line_.assign(static_cast<size_t>(channels) * (P - 1 + kChunk), 0.0);
+        window_.assign(static_cast<size_t>(channels) * 2 * P, 0.0), tail_.assign(static_cast<size_t>(channels) * P, 0.0);
+        time_.assign(2 * P, 0.0), spectrum_.assign(bins, {0.0, 0.0});
+        accRe_ = Eigen::ArrayXd::Zero(bins), accIm_ = Eigen::ArrayXd::Zero(bins);
+        newest_.assign(channels, 0);
+        fft_.fwd(spectrum_.data(), time_.data(), 2 * P), fft_.inv(time_.data(), spectrum_.data(), 2 * P);  // plans made here
+        reset();
+    }
+    void reset() {
+        std::fill(line_.begin(), line_.end(), 0.0), std::fill(window_.begin(), window_.end(), 0.0), std::fill(tail_.begin(), tail_.end(), 0.0);
+        for (auto& a : inputRe_) a.setZero();
+        for (auto& a : inputIm_) a.setZero();
+        std::fill(newest_.begin(), newest_.end(), 0);
+        phase_ = 0;
+    }
+    // Row `row` of the IRs from `taps(k)`, k < length (no allocation): the head taps reversed for the dot
+    // product, and the spectra of the other partitions scaled by 1/(2P) for the unscaled inverse FFT.
+    template <typename Taps>
+    void setImpulse(int row, const Taps& taps) noexcept {
+        const int P = partition_;
+        const auto tap = [&](int k) { return k < length_ ? static_cast<double>(taps(k)) : 0.0; };
+        for (int k = 0; k < P; ++k) head_[static_cast<size_t>(row) * P + k] = tap(P - 1 - k);
+        for (int j = 1; j < count_; ++j) {
+            for (int k = 0; k < 2 * P; ++k) time_[k] = k < P ? tap(j * P + k) / (2.0 * P) : 0.0;
+            fft_.fwd(spectrum_.data(), time_.data(), 2 * P);
+            for (int k = 0; k <= P; ++k) filterRe_[row](k, j - 1) = spectrum_[k].real(), filterIm_[row](k, j - 1) = spectrum_[k].imag();
+        }
+    }
+    // Convolve `n` <= kChunk samples of every channel: in[c] -> out[c] (may be the same buffer).
+    template <typename Output>
+    void process(float* const* in, int n, Output&& out) noexcept {
+        const int P = partition_;
+        int phase = phase_;  // the same for every channel
+        for (int c = 0; c < channels_; ++c) {
+            phase = phase_;
+            const int row = rows_ == 1 ? 0 : c;
+            double* line = line_.data() + static_cast<size_t>(c) * (P - 1 + kChunk);
+            double* window = window_.data() + static_cast<size_t>(c) * 2 * P;
+            double* tail = tail_.data() + static_cast<size_t>(c) * P;
+            const int taps = std::min(P, length_);  // a short IR needs no zero taps
+            Eigen::Map<const Eigen::VectorXd> head(head_.data() + static_cast<size_t>(row) * P + (P - taps), taps);
+            for (int t = 0; t < n; ++t) {
+                const double x = in[c][t];
+                line[P - 1 + t] = x;
+                const double y = head.dot(Eigen::Map<const Eigen::VectorXd>(line + t + (P - taps), taps)) + tail[phase];
+                window[P + phase] = x;
+                out(c, t, x, y);
+                if (++phase == P) phase = 0, partitionDone(c, row, window, tail);
+            }
+            std::copy(line + n, line + n + P - 1, line);
+        }
+        phase_ = phase;
+    }
+
+private:
+    // An input partition is complete: its window's spectrum enters the delay line and the tail of the next
+    // P outputs is the inverse FFT of sum_j X[k + 1 - j] H_j (overlap-save: the last P samples).
+    void partitionDone(int c, int row, double* window, double* tail) noexcept {
+        const int P = partition_, tailCount = count_ - 1;
+        if (tailCount > 0) {
+            const int slot = newest_[c] = (newest_[c] + 1) % tailCount;
+            fft_.fwd(spectrum_.data(), window, 2 * P);
+            for (int k = 0; k <= P; ++k) inputRe_[c](k, slot) = spectrum_[k].real(), inputIm_[c](k, slot) = spectrum_[k].imag();
+            accRe_.setZero(), accIm_.setZero();
+            for (int j = 1; j <= tailCount; ++j) {
+                const int i = ((slot - (j - 1)) % tailCount + tailCount) % tailCount;
+                const auto xr = inputRe_[c].col(i), xi = inputIm_[c].col(i);
+                const auto hr = filterRe_[row].col(j - 1), hi = filterIm_[row].col(j - 1);
+                accRe_ += xr * hr - xi * hi, accIm_ += xr * hi + xi * hr;
+            }
+            for (int k = 0; k <= P; ++k) spectrum_[k] = {accRe_[k], accIm_[k]};
+            fft_.inv(time_.data(), spectrum_.data(), 2 * P);
+            std::copy(time_.begin() + P, time_.end(), tail);
+        }
+        std::copy(window + P, window + 2 * P, window);
+    }
+
+    int rows_ = 1, length_ = 1, channels_ = 1, partition_ = 4, count_ = 1, phase_ = 0;
+    std::vector<int> newest_;  // per channel: the delay-line slot of the newest input spectrum
+    std::vector<double> head_, line_, window_, tail_, time_;
+    std::vector<std::complex<double>> spectrum_;
+    std::vector<Spectra> filterRe_, filterIm_, inputRe_, inputIm_;
+    Eigen::ArrayXd accRe_, accIm_;
+    Eigen::FFT<double> fft_;
+};
+
+// ddsp_kit.processors.FIRFilter: taps (M) shared, or (channels, M) per channel, partitioned convolution.
 class FIRFilter : public Block {
 public:
     FIRFilter(const json& node, const EngineFile& file) : Block(node) {
         const Tensor& taps = file.tensor(node.at("tensors").at("taps").get<std::string>());
-        if (taps.shape.empty() || taps.shape.size() > 2 || taps.shape.back() < 1) throw FileError(path + ": taps must be (M,) or (C, M)");
+        if (taps.shape.empty() || taps.shape.size() > 2 || taps.shape.back() < 1 || taps.shape.back() > (1 << 23))
+            throw FileError(path + ": taps must be (M,) or (C, M)");
         length_ = static_cast<int>(taps.shape.back());
         rows_ = taps.shape.size() == 2 ? static_cast<int>(taps.shape[0]) : 1;
-        reversed_.resize(static_cast<size_t>(rows_) * length_);
-        for (int r = 0; r < rows_; ++r)
-            for (int k = 0; k < length_; ++k) reversed_[r * length_ + k] = taps.values[r * length_ + (length_ - 1 - k)];
+        taps_ = taps.values;
     }
     void prepare(double, int channels) override {
         if (rows_ != 1 && rows_ != channels)
             throw FileError(path + ": " + std::to_string(rows_) + " FIR filters for " + std::to_string(channels) + " channels");
-        channels_ = channels;
-        span_ = length_ - 1 + kChunk;
-        history_.assign(static_cast<size_t>(channels) * span_, 0.0);
+        convolver_.prepare(rows_, length_, channels);
+        for (int r = 0; r < rows_; ++r) convolver_.setImpulse(r, [&](int k) { return taps_[static_cast<size_t>(r) * length_ + k]; });
     }
-    void reset() override { std::fill(history_.begin(), history_.end(), 0.0); }
+    void reset() override { convolver_.reset(); }
     void process(float* const* audio, int n) noexcept override {
-        for (int c = 0; c < channels_; ++c) {
-            double* line = history_.data() + static_cast<size_t>(c) * span_;
-            for (int t = 0; t < n; ++t) line[length_ - 1 + t] = audio[c][t];
-            Eigen::Map<const Eigen::VectorXd> taps(reversed_.data() + (rows_ == 1 ? 0 : c * length_), length_);
-            for (int t = 0; t < n; ++t) audio[c][t] = static_cast<float>(taps.dot(Eigen::Map<const Eigen::VectorXd>(line + t, length_)));
-            std::copy(line + n, line + n + length_ - 1, line);
-        }
+        convolver_.process(audio, n, [audio](int c, int t, double, double y) { audio[c][t] = static_cast<float>(y); });
     }
 
 private:
-    int length_, rows_, channels_ = 1, span_ = 0;
-    std::vector<double> reversed_, history_;
+    int length_, rows_;
+    std::vector<float> taps_;
+    PartitionedConvolver convolver_;
 };
 
 // ---------------------------------------------------------------------------------------- black-box nets
@@ -902,16 +1006,12 @@ private:
     std::vector<double> buffer_, filterState_;
 };
 
-// ddsp_kit.processors.ConvolutionReverb / NoiseReverb: convolution with an impulse response, dry/wet `mix`.
-// Uniformly partitioned (ddsp_kit.functional.partitioned_convolution): the first partition of P samples
-// direct, the others by 2P-point overlap-save FFTs once every P samples, so there is no latency. The IR is
-// a tensor (one row, or one per channel), or NoiseReverb's decaying band noise
-// sum_b 10^(level_b / 20) exp(-3 ln(10) t / (f_s T_b)) noise_b[t], rebuilt when the band parameters move
-// (at most once per partition, so that a gliding knob costs a bounded share of the audio thread).
-// The IR holds samples at the training rate: at another rate it plays unchanged (rate-bound).
+// ddsp_kit.processors.ConvolutionReverb / NoiseReverb: convolution with an impulse response (partitioned,
+// no latency), dry/wet `mix`. The IR is a tensor (one row, or one per channel), or NoiseReverb's decaying
+// band noise sum_b 10^(level_b / 20) exp(-3 ln(10) t / (f_s T_b)) noise_b[t], rebuilt when the band
+// parameters move (at most once per 256 samples, so that a gliding knob costs a bounded share of the audio
+// thread). The IR holds samples at the training rate: at another rate it plays unchanged (rate-bound).
 class Convolution : public Block {
-    using Spectra = Eigen::ArrayXXd;  // (P + 1, partitions): real or imaginary parts
-
 public:
     Convolution(const json& node, const EngineFile& file) : Block(node) {
         mix_ = need("mix");
@@ -925,134 +1025,68 @@ public:
         } else if (source == "noise") {
             const Tensor& bands = file.tensor(names.at("bands").get<std::string>());
             if (bands.shape.size() != 2 || bands.shape[0] < 1 || bands.shape[0] > 64 || bands.shape[1] < 1) throw FileError(path + ": bad band noise");
-            bandCount_ = static_cast<int>(bands.shape[0]), length_ = static_cast<int>(bands.shape[1]), rows_ = 1;
+            bandCount_ = static_cast<int>(bands.shape[0]), length_ = static_cast<int>(bands.shape[1]);
             bands_.assign(bands.values.begin(), bands.values.end());
             for (int b = 1; b <= bandCount_; ++b) rt60_.push_back(need("band" + std::to_string(b) + "_rt60")), level_.push_back(need("band" + std::to_string(b) + "_level_db"));
             modelRate_ = node.at("rate").get<double>();
             if (!(modelRate_ > 0)) throw FileError(path + ": bad rate");
-            ir_.assign(length_, 0.0);
+            ir_.assign(length_, 0.0), designedValues_.assign(2 * bandCount_, 0.0);
         } else throw FileError(path + ": unknown IR source '" + source + "'");
         if (length_ > (1 << 23)) throw FileError(path + ": the IR is too long");
-        partition_ = 4;
-        while (partition_ < std::min(length_, 256)) partition_ *= 2;
-        count_ = (length_ + partition_ - 1) / partition_;
-        fft_.SetFlag(Eigen::FFT<double>::HalfSpectrum), fft_.SetFlag(Eigen::FFT<double>::Unscaled);
     }
     void prepare(double, int channels) override {
         if (rows_ != 1 && rows_ != channels)
             throw FileError(path + ": " + std::to_string(rows_) + " impulse responses for " + std::to_string(channels) + " channels");
-        channels_ = channels;
-        const int P = partition_, bins = P + 1, tail = count_ - 1;
-        head_.assign(static_cast<size_t>(rows_) * P, 0.0);
-        filterRe_.assign(rows_, Spectra::Zero(bins, tail)), filterIm_.assign(rows_, Spectra::Zero(bins, tail));
-        inputRe_.assign(channels, Spectra::Zero(bins, tail)), inputIm_.assign(channels, Spectra::Zero(bins, tail));
-        line_.assign(static_cast<size_t>(channels) * (P - 1 + kChunk), 0.0);
-        window_.assign(static_cast<size_t>(channels) * 2 * P, 0.0), tail_.assign(static_cast<size_t>(channels) * P, 0.0);
-        time_.assign(2 * P, 0.0), spectrum_.assign(bins, {0.0, 0.0});
-        accRe_ = Eigen::ArrayXd::Zero(bins), accIm_ = Eigen::ArrayXd::Zero(bins);
-        newest_.assign(channels, 0);
-        fft_.fwd(spectrum_.data(), time_.data(), 2 * P), fft_.inv(time_.data(), spectrum_.data(), 2 * P);  // plans made here
-        designed_ = false, sinceDesign_ = 0;
+        convolver_.prepare(rows_, length_, channels);
+        designed_ = false;
         update();
-        reset();
     }
-    void reset() override {
-        std::fill(line_.begin(), line_.end(), 0.0), std::fill(window_.begin(), window_.end(), 0.0), std::fill(tail_.begin(), tail_.end(), 0.0);
-        for (auto& a : inputRe_) a.setZero();
-        for (auto& a : inputIm_) a.setZero();
-        phase_ = 0;
-        std::fill(newest_.begin(), newest_.end(), 0);
-    }
+    void reset() override { convolver_.reset(); }
     void update() override {
         mixValue_ = values[mix_];
-        if (!bands_.empty() && designed_ && sinceDesign_ < partition_) return;  // stays dirty: rebuilt at the next chunk that may
-        if (!designed_ || !bands_.empty()) design();
+        const bool rebuild = !designed_ || (!bands_.empty() && bandsMoved());
+        if (rebuild && designed_ && sinceDesign_ < kRedesignSamples) return;  // too soon: stays dirty, a later chunk rebuilds
+        if (rebuild) design();
         dirty = false;
     }
     void process(float* const* audio, int n) noexcept override {
-        const int P = partition_;
-        int phase = phase_;  // the same for every channel
-        for (int c = 0; c < channels_; ++c) {
-            phase = phase_;
-            const int row = rows_ == 1 ? 0 : c;
-            double* line = line_.data() + static_cast<size_t>(c) * (P - 1 + kChunk);
-            double* window = window_.data() + static_cast<size_t>(c) * 2 * P;
-            double* tail = tail_.data() + static_cast<size_t>(c) * P;
-            Eigen::Map<const Eigen::VectorXd> head(head_.data() + static_cast<size_t>(row) * P, P);
-            for (int t = 0; t < n; ++t) {
-                const double x = audio[c][t];
-                line[P - 1 + t] = x;
-                const double wet = head.dot(Eigen::Map<const Eigen::VectorXd>(line + t, P)) + tail[phase];
-                window[P + phase] = x;
-                audio[c][t] = static_cast<float>(x + mixValue_ * (wet - x));
-                if (++phase == P) phase = 0, partitionDone(c, row, window, tail);
-            }
-            std::copy(line + n, line + n + P - 1, line);
-        }
-        phase_ = phase;
+        const double mix = mixValue_;
+        convolver_.process(audio, n, [audio, mix](int c, int t, double x, double wet) { audio[c][t] = static_cast<float>(x + mix * (wet - x)); });
         sinceDesign_ += n;
-        // A deferred redesign (update() below) is retried here: the engine only updates blocks when knobs move.
-        if (!bands_.empty() && dirty) update();
+        // A deferred rebuild is retried here: the engine only updates blocks while their knobs move.
+        if (dirty && sinceDesign_ >= kRedesignSamples) update();
     }
 
 private:
-    // An input partition is complete: its window's spectrum enters the delay line and the tail of the next
-    // P outputs is the inverse FFT of sum_j X[k + 1 - j] H_j (overlap-save: the last P samples).
-    void partitionDone(int c, int row, double* window, double* tail) noexcept {
-        const int P = partition_, tail_count = count_ - 1;
-        if (tail_count > 0) {
-            const int slot = newest_[c] = (newest_[c] + 1) % tail_count;
-            fft_.fwd(spectrum_.data(), window, 2 * P);
-            for (int k = 0; k <= P; ++k) inputRe_[c](k, slot) = spectrum_[k].real(), inputIm_[c](k, slot) = spectrum_[k].imag();
-            accRe_.setZero(), accIm_.setZero();
-            for (int j = 1; j <= tail_count; ++j) {
-                const int i = ((slot - (j - 1)) % tail_count + tail_count) % tail_count;
-                const auto xr = inputRe_[c].col(i), xi = inputIm_[c].col(i);
-                const auto hr = filterRe_[row].col(j - 1), hi = filterIm_[row].col(j - 1);
-                accRe_ += xr * hr - xi * hi, accIm_ += xr * hi + xi * hr;
-            }
-            for (int k = 0; k <= P; ++k) spectrum_[k] = {accRe_[k], accIm_[k]};
-            fft_.inv(time_.data(), spectrum_.data(), 2 * P);
-            std::copy(time_.begin() + P, time_.end(), tail);
-        }
-        std::copy(window + P, window + 2 * P, window);
+    static constexpr int kRedesignSamples = 256;
+    bool bandsMoved() const noexcept {
+        for (int b = 0; b < bandCount_; ++b)
+            if (designedValues_[2 * b] != values[rt60_[b]] || designedValues_[2 * b + 1] != values[level_[b]]) return true;
+        return false;
     }
-    // The head taps (reversed, for the dot product) and the 2P-point spectra of the other partitions, scaled
-    // by 1/(2P) for the unscaled inverse FFT. NoiseReverb first rebuilds its IR (decays by recurrence).
     void design() noexcept {
-        const int P = partition_;
-        if (!bands_.empty()) {
+        if (!bands_.empty()) {  // decays by recurrence: no exp per sample
             std::fill(ir_.begin(), ir_.end(), 0.0);
             for (int b = 0; b < bandCount_; ++b) {
                 const double ratio = std::exp(-kDecay / (modelRate_ * values[rt60_[b]]));
                 double gain = dbToGain(values[level_[b]]);
                 const float* noise = bands_.data() + static_cast<size_t>(b) * length_;
                 for (int t = 0; t < length_; ++t) ir_[t] += gain * noise[t], gain *= ratio;
+                designedValues_[2 * b] = values[rt60_[b]], designedValues_[2 * b + 1] = values[level_[b]];
             }
         }
-        for (int r = 0; r < rows_; ++r) {
-            const auto tap = [&](int k) { return k < length_ ? ir_[static_cast<size_t>(r) * length_ + k] : 0.0; };
-            for (int k = 0; k < P; ++k) head_[static_cast<size_t>(r) * P + k] = tap(P - 1 - k);
-            for (int j = 1; j < count_; ++j) {
-                for (int k = 0; k < 2 * P; ++k) time_[k] = k < P ? tap(j * P + k) / (2.0 * P) : 0.0;
-                fft_.fwd(spectrum_.data(), time_.data(), 2 * P);
-                for (int k = 0; k <= P; ++k) filterRe_[r](k, j - 1) = spectrum_[k].real(), filterIm_[r](k, j - 1) = spectrum_[k].imag();
-            }
-        }
+        for (int r = 0; r < rows_; ++r) convolver_.setImpulse(r, [&](int k) { return ir_[static_cast<size_t>(r) * length_ + k]; });
         designed_ = true, sinceDesign_ = 0;
     }
 
-    int mix_, rows_ = 1, length_ = 0, bandCount_ = 0, partition_ = 4, count_ = 1, channels_ = 1, phase_ = 0;
+    int mix_, rows_ = 1, length_ = 0, bandCount_ = 0;
     int64_t sinceDesign_ = 0;
     bool designed_ = false;
     double modelRate_ = 48000, mixValue_ = 0;
-    std::vector<int> rt60_, level_, newest_;  // newest_: per channel, the delay-line slot of the newest spectrum
+    std::vector<int> rt60_, level_;
     std::vector<float> bands_;
-    std::vector<double> ir_, head_, line_, window_, tail_, time_;
-    std::vector<std::complex<double>> spectrum_;
-    std::vector<Spectra> filterRe_, filterIm_, inputRe_, inputIm_;
-    Eigen::ArrayXd accRe_, accIm_;
-    Eigen::FFT<double> fft_;
+    std::vector<double> ir_, designedValues_;  // designedValues_: the (rt60, level) pairs the IR was built from
+    PartitionedConvolver convolver_;
 };
 
 // ---------------------------------------------------------------------------------------- recurrent nets
