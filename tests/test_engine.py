@@ -181,6 +181,19 @@ def test_engine_matches_python_in_stereo(tools, tmp_path, name):
         assert float(np.abs(y - expected).max()) <= TOLERANCE
 
 
+def _assert_matches_at_knobs(tools, tmp_path, model, path, settings, blocks, relative=False):
+    """The engine equals the Python model at each knob setting (None: no knobs) and block size, allocating nothing."""
+    x = _signal(1)
+    for knobs in settings:
+        expected = _python(model, x, knobs)
+        tolerance = TOLERANCE * (max(1.0, float(np.abs(expected).max())) if relative else 1.0)
+        for block in blocks:
+            y, allocations = _engine(tools, path, x, block, knobs=[f"{i}={v}" for i, v in enumerate(knobs or [])], tmp=tmp_path)
+            assert allocations == 0
+            error = float(np.abs(y - expected).max())
+            assert error <= tolerance, (knobs, block, error)
+
+
 TIME_VARYING = {
     "fuzz": lambda: presets.fuzz(RATE),
     "compressor": lambda: presets.compressor(RATE, control="time-varying"),
@@ -200,17 +213,10 @@ def test_time_varying_controllers(tools, tmp_path, name):
     """GRU controllers at frame rate, parameters ramped per sample (filters in the modal form): equal to Python."""
     model = _moved(TIME_VARYING[name](), seed=11, scale=0.5)
     path = export_engine(model, tmp_path / "tv.engine.safetensors", knobs=[])
-    x = _signal(1)
     settings = ([0.5, 0.5], [0.2, 0.9]) if model.num_knobs else (None,)
-    for knobs in settings:
-        expected = _python(model, x, knobs)
-        for block in (1, 100, 4096):
-            y, allocations = _engine(tools, path, x, block, knobs=[f"{i}={v}" for i, v in enumerate(knobs or [])], tmp=tmp_path)
-            assert allocations == 0
-            # Random moves push some outputs far above full scale (a peak of 65 for the compressor), where
-            # float32's own spacing is 7.6e-6: there the tolerance scales with the peak.
-            error = float(np.abs(y - expected).max())
-            assert error <= TOLERANCE * max(1.0, float(np.abs(expected).max())), (knobs, block, error)
+    # Random moves push some outputs far above full scale (a peak of 65 for the compressor), where float32's
+    # own spacing is 7.6e-6: there the tolerance scales with the peak.
+    _assert_matches_at_knobs(tools, tmp_path, model, path, settings, (1, 100, 4096), relative=True)
 
 
 @pytest.mark.parametrize("preset", ["overdrive", "compressor", "amp", "pedals"])
@@ -220,12 +226,7 @@ def test_knob_conditioned_presets(tools, tmp_path, preset):
     model = _moved(presets.PRESETS[preset](RATE, control="knobs", num_knobs=2, **kwargs), seed=8)
     path = export_engine(model, tmp_path / "k.engine.safetensors", knobs=[])
     assert [k["name"] for k in read_engine_header(path)["knobs"]] == ["knob1", "knob2"]
-    x = _signal(1)
-    for knobs in ([0.5, 0.5], [0.1, 0.85]):
-        for block in (1, 333):
-            y, allocations = _engine(tools, path, x, block, knobs=[f"{i}={v}" for i, v in enumerate(knobs)], tmp=tmp_path)
-            assert allocations == 0
-            assert float(np.abs(y - _python(model, x, knobs)).max()) <= TOLERANCE, (knobs, block)
+    _assert_matches_at_knobs(tools, tmp_path, model, path, ([0.5, 0.5], [0.1, 0.85]), (1, 333))
 
 
 KNOB_NETS = {
@@ -240,12 +241,7 @@ def test_knob_conditioned_nets(tools, tmp_path, name):
     """FiLM (and concatenated knobs) in the engine: equal to Python at the default knobs and at set ones."""
     model = _moved(KNOB_NETS[name](), seed=9, scale=0.2)
     path = export_engine(model, tmp_path / "n.engine.safetensors")
-    x = _signal(1)
-    for knobs in ([0.5, 0.5], [0.1, 0.85]):
-        for block in (1, 333):
-            y, allocations = _engine(tools, path, x, block, knobs=[f"{i}={v}" for i, v in enumerate(knobs)], tmp=tmp_path)
-            assert allocations == 0
-            assert float(np.abs(y - _python(model, x, knobs)).max()) <= TOLERANCE, (knobs, block)
+    _assert_matches_at_knobs(tools, tmp_path, model, path, ([0.5, 0.5], [0.1, 0.85]), (1, 333))
 
 
 def test_a_mono_net_runs_once_per_channel(tools, tmp_path):

@@ -35,10 +35,14 @@ output layer; the engine runs the GRU at frame rate and the block one sample
 at a time with the ramped parameters.
 
 Channels: gray-box blocks process each channel alike (the engine runs any
-channel count); a recurrent net with one input channel runs once per channel.
-Nets and FIR taps hold samples at the training rate: at another host rate
-they run unchanged (the filters and dynamics are redesigned, the nets cannot
-be), which the engine reports.
+channel count); a net (recurrent or TCN) with one input channel runs once per
+channel. Nets, FIR taps and reverb IRs hold samples at the training rate: at
+another host rate they run unchanged (filters, dynamics and the delay network
+are redesigned, the nets cannot be), which the engine reports.
+
+Tensors the state dict lacks (oversampling filters, a mixing matrix, reverb
+noise) are computed at export and stored under names that start with
+``engine.``.
 """
 
 import copy

@@ -194,18 +194,28 @@ inline Eigen::MatrixXd controllerMatrix(const EngineFile& file, const json& name
     return netMatrix(file, names, key, rows, cols).cast<double>();
 }
 
+// A block driven by a controller (ddsp_kit.controllers.Controlled): the node's "block" is its one child.
+class ControlledBlock : public Composite {
+public:
+    int latency() const override { return children_.front()->latency(); }
+
+protected:
+    ControlledBlock(const json& node, const EngineFile& file, int depth) : Composite(node) {
+        addChildren(json::array({node.at("block")}), file, depth);
+    }
+    Block& inner() { return *children_.front(); }
+};
+
 // A block whose parameters an MLP computes from the knob inputs (ddsp_kit.controllers.KnobController):
 // knobs -> (Linear, tanh) x layers -> Linear -> raw values, mapped into each parameter's range as
 // Parameter.to_physical does (a sigmoid on the linear or log axis). Recomputed, in double precision,
 // only when a knob input moved (update(), between chunks); the inner block is then redesigned.
-class KnobControlled : public Composite {
+class KnobControlled : public ControlledBlock {
     using Matrix = Eigen::MatrixXd;
     using Vector = Eigen::VectorXd;
 
 public:
-    KnobControlled(const json& node, const EngineFile& file, int depth) : Composite(node) {
-        addChildren(json::array({node.at("block")}), file, depth);
-        Block& inner = *children_.front();
+    KnobControlled(const json& node, const EngineFile& file, int depth) : ControlledBlock(node, file, depth) {
         const int knobs = node.at("num_knobs").get<int>(), hidden = node.at("hidden").get<int>(), layers = node.at("layers").get<int>();
         if (knobs < 1 || knobs > 64 || hidden < 1 || hidden > 1024 || layers < 1 || layers > 16) throw FileError(path + ": bad controller shape");
         const json& names = node.at("tensors");
@@ -214,7 +224,7 @@ public:
             weights_.push_back(controllerMatrix(file, names, k + ".weight", hidden, l == 0 ? knobs : hidden));
             biases_.push_back(controllerMatrix(file, names, k + ".bias", hidden, 1).col(0));
         }
-        driven_ = drivenParameters(node.at("driven"), inner, path);
+        driven_ = drivenParameters(node.at("driven"), inner(), path);
         weights_.push_back(controllerMatrix(file, names, "output.weight", static_cast<int>(driven_.size()), hidden));
         biases_.push_back(controllerMatrix(file, names, "output.bias", static_cast<int>(driven_.size()), 1).col(0));
         knobs_ = Vector::Constant(knobs, 0.5);
@@ -222,7 +232,7 @@ public:
     }
     void prepare(double sampleRate, int channels) override {
         update();
-        children_.front()->prepare(sampleRate, channels);
+        inner().prepare(sampleRate, channels);
     }
     void update() override {
         const Vector* x = &knobs_;
@@ -232,11 +242,10 @@ public:
             if (l + 1 < weights_.size()) activations_[l] = activations_[l].array().tanh();
             x = &activations_[l];
         }
-        for (size_t i = 0; i < driven_.size(); ++i) children_.front()->setParameter(driven_[i].index, driven_[i].physical((*x)[static_cast<int>(i)]));
+        for (size_t i = 0; i < driven_.size(); ++i) inner().setParameter(driven_[i].index, driven_[i].physical((*x)[static_cast<int>(i)]));
         dirty = false;
     }
-    void process(float* const* audio, int n) noexcept override { children_.front()->process(audio, n); }
-    int latency() const override { return children_.front()->latency(); }
+    void process(float* const* audio, int n) noexcept override { inner().process(audio, n); }
     // The knob inputs feed the MLP (the inner block reads none: export refuses that).
     void setKnobInput(int index, double value) noexcept override {
         if (index >= 0 && index < knobs_.size() && knobs_[index] != value) knobs_[index] = value, dirty = true;
@@ -255,19 +264,17 @@ private:
 // ramped linearly sample by sample. The inner block is redesigned and run one sample at a time (filters in
 // the modal realisation Python uses under moving coefficients). The frames follow the samples, not the
 // host blocks, so any block size gives the same output.
-class TimeVarying : public Composite {
+class TimeVarying : public ControlledBlock {
     using Matrix = Eigen::MatrixXd;
     using Vector = Eigen::VectorXd;
 
 public:
-    TimeVarying(const json& node, const EngineFile& file, int depth) : Composite(node) {
-        addChildren(json::array({node.at("block")}), file, depth);
-        Block& inner = *children_.front();
-        inner.runTimeVarying();
+    TimeVarying(const json& node, const EngineFile& file, int depth) : ControlledBlock(node, file, depth) {
+        inner().runTimeVarying();
         hop_ = node.at("hop").get<int>(), knobs_ = node.at("num_knobs").get<int>();
         const int hidden = node.at("hidden").get<int>();
         if (hop_ < 1 || hop_ > (1 << 20) || knobs_ < 0 || knobs_ > 64 || hidden < 1 || hidden > 1024) throw FileError(path + ": bad controller shape");
-        driven_ = drivenParameters(node.at("driven"), inner, path);
+        driven_ = drivenParameters(node.at("driven"), inner(), path);
         const json& names = node.at("tensors");
         const int P = static_cast<int>(driven_.size());
         weightIh_ = controllerMatrix(file, names, "weight_ih", 3 * hidden, 1 + knobs_);
@@ -282,7 +289,7 @@ public:
     void prepare(double sampleRate, int channels) override {
         channels_ = channels;
         pointers_.assign(channels, nullptr);
-        children_.front()->prepare(sampleRate, channels);
+        inner().prepare(sampleRate, channels);
         reset();
     }
     void reset() override {
@@ -292,9 +299,8 @@ public:
     void setKnobInput(int index, double value) noexcept override {
         if (index >= 0 && index < knobs_) features_[1 + index] = value;  // read at the next frame end
     }
-    int latency() const override { return children_.front()->latency(); }
     void process(float* const* audio, int n) noexcept override {
-        Block& inner = *children_.front();
+        Block& inner = this->inner();
         for (int t = 0; t < n; ++t) {
             double power = 0;
             for (int c = 0; c < channels_; ++c) power += static_cast<double>(audio[c][t]) * audio[c][t], pointers_[c] = audio[c] + t;
