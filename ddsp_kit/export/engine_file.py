@@ -61,7 +61,6 @@ from safetensors.torch import save_file
 from ..chain import Chain, Parallel
 from ..controllers import Controlled, KnobController, TimeVaryingController
 from ..functional.nonlinear import oversampling_filters
-from ..models.conditioning import _BlackBox
 from ..models.recurrent import RecurrentModel
 from ..models.tcn import TCN
 from ..processors import Biquad, FIRFilter, Gain, OnePole, ParametricEQ, Processor
@@ -71,7 +70,7 @@ from ..processors.reverb import ConvolutionReverb, FeedbackDelayNetwork, NoiseRe
 from .model_file import ModelFileError, read_metadata_json
 
 FORMAT = "ddsp_kit.engine"
-VERSION = "1.1.0"  # 1.1: oversampled, Chebyshev and MLP shapers; TCN; reverbs
+VERSION = "1.1.0"  # 1.1: oversampled, Chebyshev and MLP shapers; TCN; FiLM; reverbs; time-varying controllers
 METADATA_KEY = "ddsp_kit.engine"
 GOLDEN_SAMPLES = 4096
 # The engine recomputes designs in double precision and runs double filter state; nets in float32.
@@ -134,7 +133,7 @@ def _recurrent(block: RecurrentModel, prefix: str, tensors: Dict[str, Any]) -> B
     }
 
 
-def _film(block: _BlackBox, prefix: str, tensors: Dict[str, Any]) -> Block:
+def _film(block: Union[RecurrentModel, TCN], prefix: str, tensors: Dict[str, Any]) -> Block:
     """A net's FiLM modulators (an MLP each); TFiLM is refused."""
     if block.modulation == "tfilm":
         raise _Unsupported("modulation='tfilm' (the engine runs FiLM and concatenated knobs)")
@@ -180,6 +179,9 @@ def _convolution(block: Union[ConvolutionReverb, NoiseReverb], prefix: str, tens
         return {"source": "noise", "rate": block.sample_rate}
     tensors["ir"] = f"{prefix}ir"
     return {"source": "ir"}
+
+
+_NETS = (RecurrentModel, TCN)  # black-box nets: a one-channel net runs once per channel
 
 
 class _Unsupported(Exception):
@@ -376,7 +378,7 @@ def golden_input(channels: int, samples: int = GOLDEN_SAMPLES, sample_rate: floa
 
 
 def _engine_channels(model: Processor, channels: Optional[int]) -> int:
-    nets = [b for b in _blocks(model).values() if isinstance(b, _BlackBox)]
+    nets = [b for b in _blocks(model).values() if isinstance(b, _NETS)]
     wanted = {b.in_channels for b in nets if b.in_channels > 1}
     if channels is None:
         channels = wanted.pop() if len(wanted) == 1 else 1
@@ -395,7 +397,7 @@ def _golden(model: Processor, channels: int) -> Tuple[torch.Tensor, torch.Tensor
     reference = copy.deepcopy(model).double().eval()
     # Knob inputs at their exposed default (0.5), as the engine starts.
     extra = {"knobs": torch.full((1, int(model.num_knobs)), 0.5, dtype=torch.float64)} if model.num_knobs else {}
-    nets_mono = any(isinstance(b, _BlackBox) and b.in_channels == 1 for b in _blocks(model).values())
+    nets_mono = any(isinstance(b, _NETS) and b.in_channels == 1 for b in _blocks(model).values())
     if channels > 1 and nets_mono:  # a mono net runs once per channel, as the engine runs it
         y = torch.cat([reference(x[:, c : c + 1].double(), **extra).audio for c in range(channels)], 1)
     else:
