@@ -617,8 +617,8 @@ private:
 
 // Uniformly partitioned convolution with no latency (ddsp_kit.functional.partitioned_convolution): the first
 // partition of P samples as a direct FIR, the others by 2P-point overlap-save FFTs once every P samples, their
-// spectra in a frequency-domain delay line. P is the power of two that minimises the estimated work per
-// sample for the IR's length (at most 256, which bounds the FFT burst); IRs up to P taps run direct.
+// spectra in a frequency-domain delay line. A measured cost model picks P: the power of two (32 to 256, which
+// bounds the FFT burst) that minimises the work per sample, or the IR's length (all direct) where that is cheaper.
 // Impulse responses: one row shared by every channel, or one per channel. Double precision throughout.
 class PartitionedConvolver {
     using Spectra = Eigen::ArrayXXd;  // (P + 1, partitions): real or imaginary parts
@@ -642,7 +642,8 @@ public:
         filterRe_.assign(rows, Spectra::Zero(bins, tail)), filterIm_.assign(rows, Spectra::Zero(bins, tail));
         inputRe_.assign(channels, Spectra::Zero(bins, tail)), inputIm_.assign(channels, Spectra::Zero(bins, tail));
         line_.assign(static_cast<size_t>(channels) * (P - 1 + kChunk), 0.0);
-        window_.assign(static_cast<size_t>(channels) * 2 * P, 0.0), tail_.assign(static_cast<size_t>(channels) * P, 0.0);
+        const size_t partitioned = count_ > 1 ? channels : 0;  // windows and tails only with FFT partitions
+        window_.assign(partitioned * 2 * P, 0.0), tail_.assign(partitioned * P, 0.0);
         time_.assign(2 * P, 0.0), spectrum_.assign(bins, {0.0, 0.0});
         accRe_ = Eigen::ArrayXd::Zero(bins), accIm_ = Eigen::ArrayXd::Zero(bins);
         newest_.assign(channels, 0);
@@ -683,11 +684,15 @@ public:
             for (int t = 0; t < n; ++t) line[P - 1 + t] = in[c][t];
             alignas(64) double head[kChunk];
             directHead(head_.data() + static_cast<size_t>(row) * P, line, head);
-            for (int t = 0; t < n; ++t) {
-                const double x = line[P - 1 + t];
-                window[P + phase] = x;
-                out(c, t, x, head[t] + (count_ > 1 ? tail[phase] : 0.0));
-                if (++phase == P) phase = 0, partitionDone(c, row, window, tail);
+            if (count_ == 1) {  // direct: the head is the whole IR
+                for (int t = 0; t < n; ++t) out(c, t, line[P - 1 + t], head[t]);
+            } else {
+                for (int t = 0; t < n; ++t) {
+                    const double x = line[P - 1 + t];
+                    window[P + phase] = x;
+                    out(c, t, x, head[t] + tail[phase]);
+                    if (++phase == P) phase = 0, partitionDone(c, row, window, tail);
+                }
             }
             std::copy(line + n, line + n + P - 1, line);
         }
@@ -724,21 +729,19 @@ private:
     // P outputs is the inverse FFT of sum_j X[k + 1 - j] H_j (overlap-save: the last P samples).
     void partitionDone(int c, int row, double* window, double* tail) noexcept {
         const int P = partition_, tailCount = count_ - 1;
-        if (tailCount > 0) {
-            const int slot = newest_[c] = (newest_[c] + 1) % tailCount;
-            fft_.fwd(spectrum_.data(), window, 2 * P);
-            for (int k = 0; k <= P; ++k) inputRe_[c](k, slot) = spectrum_[k].real(), inputIm_[c](k, slot) = spectrum_[k].imag();
-            accRe_.setZero(), accIm_.setZero();
-            for (int j = 1; j <= tailCount; ++j) {
-                const int i = ((slot - (j - 1)) % tailCount + tailCount) % tailCount;
-                const auto xr = inputRe_[c].col(i), xi = inputIm_[c].col(i);
-                const auto hr = filterRe_[row].col(j - 1), hi = filterIm_[row].col(j - 1);
-                accRe_ += xr * hr - xi * hi, accIm_ += xr * hi + xi * hr;
-            }
-            for (int k = 0; k <= P; ++k) spectrum_[k] = {accRe_[k], accIm_[k]};
-            fft_.inv(time_.data(), spectrum_.data(), 2 * P);
-            std::copy(time_.begin() + P, time_.end(), tail);
+        const int slot = newest_[c] = (newest_[c] + 1) % tailCount;
+        fft_.fwd(spectrum_.data(), window, 2 * P);
+        for (int k = 0; k <= P; ++k) inputRe_[c](k, slot) = spectrum_[k].real(), inputIm_[c](k, slot) = spectrum_[k].imag();
+        accRe_.setZero(), accIm_.setZero();
+        for (int j = 1; j <= tailCount; ++j) {
+            const int i = ((slot - (j - 1)) % tailCount + tailCount) % tailCount;
+            const auto xr = inputRe_[c].col(i), xi = inputIm_[c].col(i);
+            const auto hr = filterRe_[row].col(j - 1), hi = filterIm_[row].col(j - 1);
+            accRe_ += xr * hr - xi * hi, accIm_ += xr * hi + xi * hr;
         }
+        for (int k = 0; k <= P; ++k) spectrum_[k] = {accRe_[k], accIm_[k]};
+        fft_.inv(time_.data(), spectrum_.data(), 2 * P);
+        std::copy(time_.begin() + P, time_.end(), tail);
         std::copy(window + P, window + 2 * P, window);
     }
 
@@ -793,15 +796,20 @@ inline Eigen::MatrixXf netMatrix(const EngineFile& file, const json& names, cons
     return Eigen::Map<const RowMajorXf>(t.values.data(), rows, cols);
 }
 
+// The same in double precision: small layers computed only when something moves (controllers, FiLM, mixing).
+inline Eigen::MatrixXd doubleMatrix(const EngineFile& file, const json& names, const std::string& key, int rows, int cols) {
+    return netMatrix(file, names, key, rows, cols).cast<double>();
+}
+
 // ddsp_kit.models.conditioning.FiLM: features x -> x (1 + gamma) + beta per channel, (gamma, beta) from an
 // MLP of the knob inputs (Linear, tanh, Linear), recomputed in double only when a knob moved.
 class FilmModulator {
 public:
     FilmModulator(const EngineFile& file, const json& names, const std::string& prefix, int channels, int knobs, int hidden) {
-        w1_ = netMatrix(file, names, prefix + "hidden_weight", hidden, knobs).cast<double>();
-        b1_ = netMatrix(file, names, prefix + "hidden_bias", hidden, 1).cast<double>();
-        w2_ = netMatrix(file, names, prefix + "output_weight", 2 * channels, hidden).cast<double>();
-        b2_ = netMatrix(file, names, prefix + "output_bias", 2 * channels, 1).cast<double>();
+        w1_ = doubleMatrix(file, names, prefix + "hidden_weight", hidden, knobs);
+        b1_ = doubleMatrix(file, names, prefix + "hidden_bias", hidden, 1);
+        w2_ = doubleMatrix(file, names, prefix + "output_weight", 2 * channels, hidden);
+        b2_ = doubleMatrix(file, names, prefix + "output_bias", 2 * channels, 1);
         scale_.resize(channels), shift_.resize(channels), hidden_.resize(hidden), out_.resize(2 * channels);
     }
     void update(const Eigen::VectorXd& knobs) noexcept {
@@ -854,7 +862,7 @@ public:
                 for (int i = 0; i < inputs; ++i) layer.taps.back().col(i) = w.col(i * kernel_ + k);
             }
             layer.bias = bias ? Eigen::VectorXf(netMatrix(file, names, "conv" + n + "_bias", channels_, 1).col(0)) : Eigen::VectorXf::Zero(channels_);
-            if (film) layer.film = std::make_shared<FilmModulator>(file, names, "film" + n + ".", channels_, knobs_, node.at("film_hidden").get<int>());
+            if (film) layer.film = std::make_unique<FilmModulator>(file, names, "film" + n + ".", channels_, knobs_, node.at("film_hidden").get<int>());
             layers_.push_back(std::move(layer));
         }
         if (layers_.empty() || layers_.size() > 64) throw FileError(path + ": a TCN needs 1 to 64 layers");
@@ -928,7 +936,7 @@ private:
         int dilation = 1;
         std::vector<Matrix> taps;  // tap k: (channels, inputs)
         Eigen::VectorXf bias;
-        std::shared_ptr<FilmModulator> film;
+        std::unique_ptr<FilmModulator> film;
     };
     int channels_, kernel_, inChannels_, outChannels_, knobs_, streams_ = 1;
     std::vector<Layer> layers_;
@@ -958,9 +966,9 @@ public:
         const int lines = static_cast<int>(trained_.size());
         if (lines < 1 || lines > 64 || !(modelRate_ > 0)) throw FileError(path + ": bad delay lines or rate");
         const json& names = node.at("tensors");
-        matrix_ = netMatrix(file, names, "matrix", lines, lines).cast<double>();
-        inputGains_ = netMatrix(file, names, "input_gains", lines, 1).col(0).cast<double>();
-        outputGains_ = netMatrix(file, names, "output_gains", lines, 1).col(0).cast<double>();
+        matrix_ = doubleMatrix(file, names, "matrix", lines, lines);
+        inputGains_ = doubleMatrix(file, names, "input_gains", lines, 1).col(0);
+        outputGains_ = doubleMatrix(file, names, "output_gains", lines, 1).col(0);
         sections_.resize(lines);
     }
     void prepare(double sampleRate, int channels) override {
@@ -1144,7 +1152,6 @@ class RecurrentModel : public Block {
     // Column-major weights: the matrix-vector products are sums of contiguous columns (vectorised axpy),
     // several times fewer instructions than row-major dot products for these short rows.
     using Matrix = Eigen::MatrixXf;
-    using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     using Vector = Eigen::VectorXf;
 
 public:
@@ -1163,8 +1170,8 @@ public:
         for (int l = 0; l < layers_; ++l) {
             const std::string s = std::to_string(l);
             const int inputs = l == 0 ? inChannels_ + knobs_ : hidden_;
-            layer_.push_back({matrix(file, names, "weight_ih_l" + s, gates, inputs), matrix(file, names, "weight_hh_l" + s, gates, hidden_),
-                              matrix(file, names, "bias_ih_l" + s, gates, 1), matrix(file, names, "bias_hh_l" + s, gates, 1), Matrix()});
+            layer_.push_back({netMatrix(file, names, "weight_ih_l" + s, gates, inputs), netMatrix(file, names, "weight_hh_l" + s, gates, hidden_),
+                              netMatrix(file, names, "bias_ih_l" + s, gates, 1), netMatrix(file, names, "bias_hh_l" + s, gates, 1), Matrix()});
             Layer& added = layer_.back();
             if (lstm_) {  // the LSTM only uses the sum of its biases, and [W_ih W_hh] [u; h] in one product
                 added.biasIh += added.biasHh;
@@ -1172,8 +1179,8 @@ public:
                 added.stacked << added.weightIh, added.weightHh;
             }
         }
-        outWeight_ = matrix(file, names, "output_weight", outChannels_, hidden_);
-        outBias_ = matrix(file, names, "output_bias", outChannels_, 1);
+        outWeight_ = netMatrix(file, names, "output_weight", outChannels_, hidden_);
+        outBias_ = netMatrix(file, names, "output_bias", outChannels_, 1);
         knobValues_ = Vector::Constant(knobs_, 0.5f);
         if (node.value("film", false)) {
             if (allKnobs < 1) throw FileError(path + ": FiLM without knobs");
@@ -1229,14 +1236,6 @@ private:
     struct State {
         Vector h, c;
     };
-    static Matrix matrix(const EngineFile& file, const json& names, const std::string& key, int rows, int cols) {
-        if (!names.contains(key)) throw FileError("recurrent net: no tensor for " + key);
-        const Tensor& t = file.tensor(names.at(key).get<std::string>());
-        if (static_cast<int64_t>(t.values.size()) != static_cast<int64_t>(rows) * cols)
-            throw FileError("recurrent net: tensor " + key + " has " + std::to_string(t.values.size()) + " values, expected " +
-                            std::to_string(rows) + "x" + std::to_string(cols));
-        return Eigen::Map<const RowMajor>(t.values.data(), rows, cols);  // torch writes row-major
-    }
     void step(const Layer& w, State& s, const Vector& u) noexcept {
         const int H = hidden_;
         if (lstm_) {  // torch gate order: input, forget, cell, output

@@ -189,11 +189,6 @@ inline std::vector<DrivenParameter> drivenParameters(const json& list, const Blo
     return driven;
 }
 
-// A controller's dense layer (rows x cols) from its row-major float tensor, in double (load time).
-inline Eigen::MatrixXd controllerMatrix(const EngineFile& file, const json& names, const std::string& key, int rows, int cols) {
-    return netMatrix(file, names, key, rows, cols).cast<double>();
-}
-
 // A block driven by a controller (ddsp_kit.controllers.Controlled): the node's "block" is its one child.
 class ControlledBlock : public Composite {
 public:
@@ -221,12 +216,12 @@ public:
         const json& names = node.at("tensors");
         for (int l = 0; l < layers; ++l) {
             const std::string k = "body" + std::to_string(l);
-            weights_.push_back(controllerMatrix(file, names, k + ".weight", hidden, l == 0 ? knobs : hidden));
-            biases_.push_back(controllerMatrix(file, names, k + ".bias", hidden, 1).col(0));
+            weights_.push_back(doubleMatrix(file, names, k + ".weight", hidden, l == 0 ? knobs : hidden));
+            biases_.push_back(doubleMatrix(file, names, k + ".bias", hidden, 1).col(0));
         }
         driven_ = drivenParameters(node.at("driven"), inner(), path);
-        weights_.push_back(controllerMatrix(file, names, "output.weight", static_cast<int>(driven_.size()), hidden));
-        biases_.push_back(controllerMatrix(file, names, "output.bias", static_cast<int>(driven_.size()), 1).col(0));
+        weights_.push_back(doubleMatrix(file, names, "output.weight", static_cast<int>(driven_.size()), hidden));
+        biases_.push_back(doubleMatrix(file, names, "output.bias", static_cast<int>(driven_.size()), 1).col(0));
         knobs_ = Vector::Constant(knobs, 0.5);
         for (int l = 0; l <= layers; ++l) activations_.push_back(Vector::Zero(weights_[l].rows()));
     }
@@ -277,11 +272,11 @@ public:
         driven_ = drivenParameters(node.at("driven"), inner(), path);
         const json& names = node.at("tensors");
         const int P = static_cast<int>(driven_.size());
-        weightIh_ = controllerMatrix(file, names, "weight_ih", 3 * hidden, 1 + knobs_);
-        weightHh_ = controllerMatrix(file, names, "weight_hh", 3 * hidden, hidden);
-        biasIh_ = controllerMatrix(file, names, "bias_ih", 3 * hidden, 1).col(0), biasHh_ = controllerMatrix(file, names, "bias_hh", 3 * hidden, 1).col(0);
-        outWeight_ = controllerMatrix(file, names, "output_weight", P, hidden);
-        outBias_ = controllerMatrix(file, names, "output_bias", P, 1).col(0);
+        weightIh_ = doubleMatrix(file, names, "weight_ih", 3 * hidden, 1 + knobs_);
+        weightHh_ = doubleMatrix(file, names, "weight_hh", 3 * hidden, hidden);
+        biasIh_ = doubleMatrix(file, names, "bias_ih", 3 * hidden, 1).col(0), biasHh_ = doubleMatrix(file, names, "bias_hh", 3 * hidden, 1).col(0);
+        outWeight_ = doubleMatrix(file, names, "output_weight", P, hidden);
+        outBias_ = doubleMatrix(file, names, "output_bias", P, 1).col(0);
         features_ = Vector::Zero(1 + knobs_), features_.tail(knobs_).setConstant(0.5);
         hidden_ = Vector::Zero(hidden), gi_ = Vector::Zero(3 * hidden), gh_ = Vector::Zero(3 * hidden), candidate_ = Vector::Zero(hidden);
         current_ = previous_ = outBias_, next_ = outBias_;
