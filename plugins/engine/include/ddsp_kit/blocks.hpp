@@ -17,8 +17,8 @@
 #include <cstring>
 
 #include <Eigen/Dense>
-#include <unsupported/Eigen/FFT>
 
+#include "fft.hpp"
 #include "file.hpp"
 
 namespace ddsp_kit {
@@ -615,97 +615,148 @@ private:
 
 // ---------------------------------------------------------------------------------------- FIR
 
-// Uniformly partitioned convolution with no latency (ddsp_kit.functional.partitioned_convolution): the first
-// partition of P samples as a direct FIR, the others by 2P-point overlap-save FFTs once every P samples, their
-// spectra in a frequency-domain delay line. A measured cost model picks P: the power of two (32 to 256, which
-// bounds the FFT burst) that minimises the work per sample, or the IR's length (all direct) where that is cheaper.
-// Impulse responses: one row shared by every channel, or one per channel. Double precision throughout.
+// Partitioned convolution with no latency (ddsp_kit.functional.partitioned_convolution computes the same sum):
+// the first P taps as a direct FIR, then up to two levels of uniform overlap-save partitions in the frequency
+// domain (Gardner's non-uniform scheme): taps [P, Q) in blocks of P, taps [Q, M) in blocks of Q. A level
+// with block B keeps the spectra of its last input blocks in a delay line; when an input block completes,
+// the next B outputs of its taps are the inverse FFT of sum_j X[m + 1 - j] H_j. A measured cost model picks P
+// and Q (powers of two, P <= 256 and Q <= 4096, which bounds the burst of work at a block's end), or all
+// direct where that is cheaper. Impulse responses: one row shared by every channel, or one per channel.
+// Double precision throughout.
 class PartitionedConvolver {
-    using Spectra = Eigen::ArrayXXd;  // (P + 1, partitions): real or imaginary parts
+    using Spectra = Eigen::ArrayXXd;  // (B + 1, partitions): real or imaginary parts
+
+    // One level: taps [B, B * (partitions + 1)) in blocks of B.
+    struct Level {
+        int block = 0, partitions = 0, phase = 0;
+        std::vector<Spectra> filterRe, filterIm;  // per row
+        std::vector<Spectra> inputRe, inputIm;    // per channel: the delay line of input spectra
+        std::vector<int> newest;                  // per channel: the slot of the newest input spectrum
+        std::vector<double> window, tail, time;   // per channel: 2B inputs, B outputs; scratch of 2B
+        Eigen::ArrayXd accRe, accIm;
+        RealFft fft;
+    };
 
 public:
-    PartitionedConvolver() { fft_.SetFlag(Eigen::FFT<double>::HalfSpectrum), fft_.SetFlag(Eigen::FFT<double>::Unscaled); }
     // Size for `rows` IRs of `length` taps and `channels` channels (allocates; the IRs are then zero).
     void prepare(int rows, int length, int channels) {
         rows_ = rows, length_ = length, channels_ = channels;
-        // Work per sample in units of a direct tap (measured with Eigen's FFT: a forward and inverse FFT pair
-        // costs ~1100 taps per output sample at any size, a spectral product ~2 per partition).
-        double best = length;
-        partition_ = std::max(1, length);
-        for (int p = 32; p <= 256; p *= 2) {
-            const double cost = p + 1100.0 + 2.0 * ((length + p - 1) / p - 1);
-            if (cost < best) best = cost, partition_ = p;
-        }
-        count_ = (length + partition_ - 1) / partition_;
-        const int P = partition_, bins = P + 1, tail = count_ - 1;
-        head_.assign(static_cast<size_t>(rows) * P, 0.0);
-        filterRe_.assign(rows, Spectra::Zero(bins, tail)), filterIm_.assign(rows, Spectra::Zero(bins, tail));
-        inputRe_.assign(channels, Spectra::Zero(bins, tail)), inputIm_.assign(channels, Spectra::Zero(bins, tail));
-        line_.assign(static_cast<size_t>(channels) * (P - 1 + kChunk), 0.0);
-        const size_t partitioned = count_ > 1 ? channels : 0;  // windows and tails only with FFT partitions
-        window_.assign(partitioned * 2 * P, 0.0), tail_.assign(partitioned * P, 0.0);
-        time_.assign(2 * P, 0.0), spectrum_.assign(bins, {0.0, 0.0});
-        accRe_ = Eigen::ArrayXd::Zero(bins), accIm_ = Eigen::ArrayXd::Zero(bins);
-        newest_.assign(channels, 0);
-        fft_.fwd(spectrum_.data(), time_.data(), 2 * P), fft_.inv(time_.data(), spectrum_.data(), 2 * P);  // plans made here
+        choosePartitions(length);
+        head_.assign(static_cast<size_t>(rows) * headSize_, 0.0);
+        line_.assign(static_cast<size_t>(channels) * (headSize_ - 1 + kChunk), 0.0);
+        levels_.clear();
+        const int Q = levelBlock_ ? levelBlock_ : length;  // the first level stops at Q (or at the IR's end)
+        if (length > headSize_) addLevel(headSize_, (std::min(Q, length) + headSize_ - 1) / headSize_ - 1);
+        if (levelBlock_ && length > levelBlock_) addLevel(levelBlock_, (length + levelBlock_ - 1) / levelBlock_ - 1);
         reset();
     }
     void reset() {
-        std::fill(line_.begin(), line_.end(), 0.0), std::fill(window_.begin(), window_.end(), 0.0), std::fill(tail_.begin(), tail_.end(), 0.0);
-        for (auto& a : inputRe_) a.setZero();
-        for (auto& a : inputIm_) a.setZero();
-        std::fill(newest_.begin(), newest_.end(), 0);
-        phase_ = 0;
+        std::fill(line_.begin(), line_.end(), 0.0);
+        for (Level& level : levels_) {
+            std::fill(level.window.begin(), level.window.end(), 0.0), std::fill(level.tail.begin(), level.tail.end(), 0.0);
+            for (auto& a : level.inputRe) a.setZero();
+            for (auto& a : level.inputIm) a.setZero();
+            std::fill(level.newest.begin(), level.newest.end(), 0);
+            level.phase = 0;
+        }
     }
     // Row `row` of the IRs from `taps(k)`, k < length (no allocation): the head taps reversed for the dot
-    // product, and the spectra of the other partitions scaled by 1/(2P) for the unscaled inverse FFT.
+    // product, and the spectra of the partitions scaled by 1/(2B) for the unscaled inverse FFT.
     template <typename Taps>
     void setImpulse(int row, const Taps& taps) noexcept {
-        const int P = partition_;
+        const int P = headSize_;
         const auto tap = [&](int k) { return k < length_ ? static_cast<double>(taps(k)) : 0.0; };
         for (int k = 0; k < P; ++k) head_[static_cast<size_t>(row) * P + k] = tap(P - 1 - k);
-        for (int j = 1; j < count_; ++j) {
-            for (int k = 0; k < 2 * P; ++k) time_[k] = k < P ? tap(j * P + k) / (2.0 * P) : 0.0;
-            fft_.fwd(spectrum_.data(), time_.data(), 2 * P);
-            for (int k = 0; k <= P; ++k) filterRe_[row](k, j - 1) = spectrum_[k].real(), filterIm_[row](k, j - 1) = spectrum_[k].imag();
+        for (Level& level : levels_) {
+            const int B = level.block;
+            for (int j = 1; j <= level.partitions; ++j) {
+                for (int k = 0; k < 2 * B; ++k) level.time[k] = k < B ? tap(j * B + k) / (2.0 * B) : 0.0;
+                level.fft.forward(level.time.data(), level.filterRe[row].col(j - 1).data(), level.filterIm[row].col(j - 1).data());
+            }
         }
     }
     // Convolve `n` <= kChunk samples of every channel: in[c] -> out[c] (may be the same buffer).
     template <typename Output>
     void process(float* const* in, int n, Output&& out) noexcept {
-        const int P = partition_;
-        int phase = phase_;  // the same for every channel
+        const int P = headSize_;
         for (int c = 0; c < channels_; ++c) {
-            phase = phase_;
             const int row = rows_ == 1 ? 0 : c;
             double* line = line_.data() + static_cast<size_t>(c) * (P - 1 + kChunk);
-            double* window = window_.data() + static_cast<size_t>(c) * 2 * P;
-            double* tail = tail_.data() + static_cast<size_t>(c) * P;
             for (int t = 0; t < n; ++t) line[P - 1 + t] = in[c][t];
-            alignas(64) double head[kChunk];
-            directHead(head_.data() + static_cast<size_t>(row) * P, line, head);
-            if (count_ == 1) {  // direct: the head is the whole IR
-                for (int t = 0; t < n; ++t) out(c, t, line[P - 1 + t], head[t]);
-            } else {
-                for (int t = 0; t < n; ++t) {
-                    const double x = line[P - 1 + t];
-                    window[P + phase] = x;
-                    out(c, t, x, head[t] + tail[phase]);
-                    if (++phase == P) phase = 0, partitionDone(c, row, window, tail);
-                }
-            }
+            alignas(64) double y[kChunk];
+            directHead(head_.data() + static_cast<size_t>(row) * P, line, y);
+            for (Level& level : levels_) levelOutput(level, c, row, line + P - 1, n, y);
+            for (int t = 0; t < n; ++t) out(c, t, line[P - 1 + t], y[t]);
             std::copy(line + n, line + n + P - 1, line);
         }
-        phase_ = phase;
+        for (Level& level : levels_) level.phase = (level.phase + n) % level.block;
     }
 
 private:
+    // Work per output sample in units of a direct tap, measured (bench: a forward and inverse FFT pair costs
+    // ~170 taps per output sample at every size from 64 to 8192 points, one partition's spectral product ~10):
+    // the head, then per level an FFT pair and its partitions.
+    void choosePartitions(int length) {
+        constexpr double kFftPair = 170.0, kPartition = 10.0;
+        const auto levelCost = [&](int block, int covered) { return kFftPair + kPartition * ((covered + block - 1) / block - 1); };
+        double best = length;  // all direct
+        headSize_ = std::max(1, length), levelBlock_ = 0;
+        for (int p = 32; p <= 256 && p < length; p *= 2) {
+            for (int q = 0; q <= 4096; q = q ? 2 * q : 4 * p) {
+                if (q && q >= length) break;
+                const double cost = p + levelCost(p, q ? q : length) + (q ? levelCost(q, length) : 0.0);
+                if (cost < best) best = cost, headSize_ = p, levelBlock_ = q;
+            }
+        }
+    }
+    void addLevel(int block, int partitions) {
+        Level level;
+        level.block = block, level.partitions = partitions;
+        const int bins = block + 1;
+        level.filterRe.assign(rows_, Spectra::Zero(bins, partitions)), level.filterIm.assign(rows_, Spectra::Zero(bins, partitions));
+        level.inputRe.assign(channels_, Spectra::Zero(bins, partitions)), level.inputIm.assign(channels_, Spectra::Zero(bins, partitions));
+        level.newest.assign(channels_, 0);
+        level.window.assign(static_cast<size_t>(channels_) * 2 * block, 0.0), level.tail.assign(static_cast<size_t>(channels_) * block, 0.0);
+        level.time.assign(2 * block, 0.0);
+        level.accRe = Eigen::ArrayXd::Zero(bins), level.accIm = Eigen::ArrayXd::Zero(bins);
+        level.fft.prepare(2 * block);
+        levels_.push_back(std::move(level));
+    }
+    // Add one level's contribution to y[0..n) for channel c, feeding it the chunk's inputs x[0..n).
+    void levelOutput(Level& level, int c, int row, const double* x, int n, double* y) noexcept {
+        const int B = level.block;
+        double* window = level.window.data() + static_cast<size_t>(c) * 2 * B;
+        double* tail = level.tail.data() + static_cast<size_t>(c) * B;
+        int phase = level.phase;
+        for (int t = 0; t < n; ++t) {
+            window[B + phase] = x[t];
+            y[t] += tail[phase];
+            if (++phase == B) phase = 0, blockDone(level, c, row, window, tail);
+        }
+    }
+    // A block of input is complete: its window's spectrum enters the delay line and the next B outputs of
+    // this level are the last B samples of the inverse FFT of sum_j X[m + 1 - j] H_j (overlap-save).
+    void blockDone(Level& level, int c, int row, double* window, double* tail) noexcept {
+        const int B = level.block, count = level.partitions;
+        const int slot = level.newest[c] = (level.newest[c] + 1) % count;
+        level.fft.forward(window, level.inputRe[c].col(slot).data(), level.inputIm[c].col(slot).data());
+        level.accRe.setZero(), level.accIm.setZero();
+        for (int j = 1; j <= count; ++j) {
+            const int i = ((slot - (j - 1)) % count + count) % count;
+            const auto xr = level.inputRe[c].col(i), xi = level.inputIm[c].col(i);
+            const auto hr = level.filterRe[row].col(j - 1), hi = level.filterIm[row].col(j - 1);
+            level.accRe += xr * hr - xi * hi, level.accIm += xr * hi + xi * hr;
+        }
+        level.fft.inverse(level.accRe.data(), level.accIm.data(), level.time.data());
+        std::copy(level.time.begin() + B, level.time.end(), tail);
+        std::copy(window + B, window + 2 * B, window);
+    }
     // The first partition's output for a whole chunk: y[t] = sum_k h[k] x[t - k], tap-outer so that the
     // kChunk outputs stay in vector registers as independent accumulators (double precision). Outputs past
     // the chunk's length read stale samples and are ignored. GCC/clang vector types keep the accumulators
     // in registers (2.7x faster than the plain loop, which the compiler reloads through memory).
     void directHead(const double* reversed, const double* line, double* y) const noexcept {
-        const int P = partition_;
+        const int P = headSize_;
 #if defined(__GNUC__)
         typedef double Lanes __attribute__((vector_size(32)));
         constexpr int kLanes = 4, kGroups = kChunk / kLanes;
@@ -725,33 +776,9 @@ private:
             for (int t = 0; t < kChunk; ++t) y[t] += reversed[k] * line[k + t];
 #endif
     }
-    // An input partition is complete: its window's spectrum enters the delay line and the tail of the next
-    // P outputs is the inverse FFT of sum_j X[k + 1 - j] H_j (overlap-save: the last P samples).
-    void partitionDone(int c, int row, double* window, double* tail) noexcept {
-        const int P = partition_, tailCount = count_ - 1;
-        const int slot = newest_[c] = (newest_[c] + 1) % tailCount;
-        fft_.fwd(spectrum_.data(), window, 2 * P);
-        for (int k = 0; k <= P; ++k) inputRe_[c](k, slot) = spectrum_[k].real(), inputIm_[c](k, slot) = spectrum_[k].imag();
-        accRe_.setZero(), accIm_.setZero();
-        for (int j = 1; j <= tailCount; ++j) {
-            const int i = ((slot - (j - 1)) % tailCount + tailCount) % tailCount;
-            const auto xr = inputRe_[c].col(i), xi = inputIm_[c].col(i);
-            const auto hr = filterRe_[row].col(j - 1), hi = filterIm_[row].col(j - 1);
-            accRe_ += xr * hr - xi * hi, accIm_ += xr * hi + xi * hr;
-        }
-        for (int k = 0; k <= P; ++k) spectrum_[k] = {accRe_[k], accIm_[k]};
-        fft_.inv(time_.data(), spectrum_.data(), 2 * P);
-        std::copy(time_.begin() + P, time_.end(), tail);
-        std::copy(window + P, window + 2 * P, window);
-    }
-
-    int rows_ = 1, length_ = 1, channels_ = 1, partition_ = 4, count_ = 1, phase_ = 0;
-    std::vector<int> newest_;  // per channel: the delay-line slot of the newest input spectrum
-    std::vector<double> head_, line_, window_, tail_, time_;
-    std::vector<std::complex<double>> spectrum_;
-    std::vector<Spectra> filterRe_, filterIm_, inputRe_, inputIm_;
-    Eigen::ArrayXd accRe_, accIm_;
-    Eigen::FFT<double> fft_;
+    int rows_ = 1, length_ = 1, channels_ = 1, headSize_ = 1, levelBlock_ = 0;
+    std::vector<double> head_, line_;
+    std::vector<Level> levels_;
 };
 
 // ddsp_kit.processors.FIRFilter: taps (M) shared, or (channels, M) per channel, partitioned convolution.
