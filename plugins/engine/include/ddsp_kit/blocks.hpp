@@ -11,6 +11,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <complex>
@@ -189,6 +190,7 @@ public:
     void prepare(double sampleRate, int channels) override {
         sampleRate_ = sampleRate;
         state_.assign(static_cast<size_t>(channels) * bands_.size() * (modal_ ? 6 : 2), 0.0);
+        kernel_ = modal_ ? nullptr : kernelFor(static_cast<int>(bands_.size()), channels, std::make_integer_sequence<int, kMaxRegisterSections>());
         poles_.resize(bands_.size());
         update();
     }
@@ -206,9 +208,8 @@ public:
     }
     void process(float* const* audio, int n) noexcept override {
         if (modal_) return processModal(audio, n);
-        // Sample-outer, section-inner: each section's recurrence is its own dependency chain, so the
-        // out-of-order core overlaps the sections (section-outer loops wait on one chain at a time).
-        // Channels sit inside the sample loop too: more independent chains in flight.
+        if (kernel_) return (this->*kernel_)(audio, n);
+        // Any other shape: the same recurrence with the state in memory.
         const size_t sections = sections_.size(), channels = state_.size() / (2 * sections);
         for (int t = 0; t < n; ++t) {
             for (size_t c = 0; c < channels; ++c) {
@@ -260,12 +261,59 @@ private:
             }
     }
 
+    // TDF-II cascade, sample-outer and section-inner (each section's recurrence is its own dependency chain,
+    // so the out-of-order core overlaps the sections), with the S sections' coefficients and state in
+    // registers for the chunk: V is a double (mono) or a vector of two (a stereo pair in one register).
+    template <int S, typename V, int C>
+    void cascade(float* const* audio, int n) noexcept {
+        V b0[S], b1[S], b2[S], a1[S], a2[S], s0[S], s1[S];
+        for (int i = 0; i < S; ++i) {
+            const Section& s = sections_[i];
+            b0[i] = V{} + s.b0, b1[i] = V{} + s.b1, b2[i] = V{} + s.b2, a1[i] = V{} + s.a1, a2[i] = V{} + s.a2;
+            for (int c = 0; c < C; ++c) setLane(s0[i], c, state_[(c * S + i) * 2]), setLane(s1[i], c, state_[(c * S + i) * 2 + 1]);
+        }
+        for (int t = 0; t < n; ++t) {
+            V v;
+            for (int c = 0; c < C; ++c) setLane(v, c, audio[c][t]);
+            for (int i = 0; i < S; ++i) {
+                const V out = b0[i] * v + s0[i];
+                s0[i] = b1[i] * v - a1[i] * out + s1[i];
+                s1[i] = b2[i] * v - a2[i] * out;
+                v = out;
+            }
+            for (int c = 0; c < C; ++c) audio[c][t] = static_cast<float>(getLane(v, c));
+        }
+        for (int i = 0; i < S; ++i)
+            for (int c = 0; c < C; ++c) state_[(c * S + i) * 2] = getLane(s0[i], c), state_[(c * S + i) * 2 + 1] = getLane(s1[i], c);
+    }
+    static void setLane(double& v, int, double x) noexcept { v = x; }
+    static double getLane(double v, int) noexcept { return v; }
+#if defined(__GNUC__)
+    typedef double Pair __attribute__((vector_size(16)));
+    static void setLane(Pair& v, int c, double x) noexcept { v[c] = x; }
+    static double getLane(const Pair& v, int c) noexcept { return v[c]; }
+#endif
+    using Kernel = void (SectionFilter::*)(float* const*, int) noexcept;
+    static constexpr int kMaxRegisterSections = 8;
+    // The kernel for `sections` sections and `channels` channels, or nullptr (the generic loop).
+    template <int... S>
+    static Kernel kernelFor(int sections, int channels, std::integer_sequence<int, S...>) noexcept {
+        static constexpr Kernel mono[] = {&SectionFilter::cascade<S + 1, double, 1>...};
+#if defined(__GNUC__)
+        static constexpr Kernel stereo[] = {&SectionFilter::cascade<S + 1, Pair, 2>...};
+        if (channels == 2 && sections <= kMaxRegisterSections) return stereo[sections - 1];
+#endif
+        if (channels == 1 && sections <= kMaxRegisterSections) return mono[sections - 1];
+        return nullptr;
+    }
+
     std::vector<Band> bands_;
     std::vector<Section> sections_;
     std::vector<std::pair<Complex, Complex>> poles_;
     std::vector<double> state_;
     double sampleRate_ = 48000;
     bool modal_ = false;
+    Kernel kernel_ = nullptr;
 };
 
 // ---------------------------------------------------------------------------------------- gain, shapers
@@ -503,6 +551,7 @@ public:
     void prepare(double sampleRate, int channels) override {
         sampleRate_ = sampleRate, channels_ = channels;
         lookahead_ = static_cast<int>(std::lround(lookaheadMs_ * sampleRate / 1000.0));
+        rmsAlpha_ = -std::expm1(-1000.0 / (rmsMs_ * sampleRate));  // fixed: not a parameter
         detectors_ = link_ ? 1 : channels;
         envelope_.assign(detectors_, 0.0), meanSquare_.assign(channels, 0.0);
         gain_.resize(kChunk, detectors_);
@@ -521,10 +570,10 @@ public:
     void update() override {
         up_ = -std::expm1(-1000.0 / (values[attack_] * sampleRate_));
         down_ = -std::expm1(-1000.0 / (values[release_] * sampleRate_));
-        rmsAlpha_ = -std::expm1(-1000.0 / (rmsMs_ * sampleRate_));
         makeupGain_ = makeup_ >= 0 ? values[makeup_] : 0.0;
         thresholdDb_ = values[threshold_], kneeDb_ = knee_ >= 0 ? values[knee_] : 0.0;
         slope_ = mode_ == 0 ? 1 / values[ratio_] - 1 : mode_ == 1 ? -1.0 : 1 - values[ratio_];
+        lowestDb_ = mode_ == 3 ? std::max(-values[range_], kFloorDb) : kFloorDb;
         dirty = false;
     }
     int latency() const override { return lookahead_; }
@@ -548,18 +597,22 @@ public:
                 }
                 level[t] = static_cast<float>(link_ == 2 ? combined / channels_ : combined);
             }
+            // The envelope recurrence is the one sequential loop: the curve runs as separate, branch-free
+            // passes that vectorise, and the attack/release choice is a select, not a branch.
             Chunk gainDb;
+            double envelope = envelope_[d];
+            const double up = up_, down = down_, sign = this->sign();
             if (smoothLevel_) {  // smooth the level, then the curve on it
-                for (int t = 0; t < n; ++t) level[t] = static_cast<float>(envelope_[d] = ballistic(level[t], envelope_[d]));
+                for (int t = 0; t < n; ++t) level[t] = static_cast<float>(envelope = ballistic(level[t], envelope, up, down));
                 toDb(level, gainDb, n);
                 for (int t = 0; t < n; ++t) gainDb[t] = static_cast<float>(curve(gainDb[t]));
             } else {  // the curve on the level, then smooth the gain
                 toDb(level, gainDb, n);
-                for (int t = 0; t < n; ++t) {
-                    envelope_[d] = ballistic(sign() * curve(gainDb[t]), envelope_[d]);
-                    gainDb[t] = static_cast<float>(sign() * envelope_[d]);
-                }
+                double target[kChunk];
+                for (int t = 0; t < n; ++t) target[t] = sign * curve(gainDb[t]);
+                for (int t = 0; t < n; ++t) gainDb[t] = static_cast<float>(sign * (envelope = ballistic(target[t], envelope, up, down)));
             }
+            envelope_[d] = envelope;
             gain_.col(d).head(n) = ((gainDb.head(n) + static_cast<float>(makeupGain_)) * static_cast<float>(1 / kDbPerNeper)).exp();
         }
         for (int c = 0; c < channels_; ++c) {
@@ -589,24 +642,20 @@ private:
     static void toDb(const Eigen::Array<float, kChunk, 1>& amplitude, Eigen::Array<float, kChunk, 1>& db, int n) noexcept {
         db.head(n) = static_cast<float>(kDbPerNeper) * amplitude.head(n).max(1e-6f).log();
     }
-    static double kneeRamp(double d, double knee) {
-        const double half = knee / 2;
-        if (d >= half) return d;
-        if (d > -half) return (d + half) * (d + half) / (2 * knee);
-        return 0.0;
+    // The static curve; slope_ is (1/R - 1), -1 or (1 - R) by mode. The knee's three pieces (0 below the
+    // knee, (d + K/2)^2 / 2K inside, d above) as clamps, so that a loop over it has no branch.
+    double curve(double levelDb) const noexcept {
+        const double over = (mode_ <= 1 ? 1.0 : -1.0) * (levelDb - thresholdDb_), half = kneeDb_ / 2;
+        const double inKnee = std::min(std::max(over + half, 0.0), kneeDb_);
+        const double ramp = (kneeDb_ > 0 ? inKnee * inKnee / (2 * kneeDb_) : 0.0) + std::max(over - half, 0.0);
+        return std::max(slope_ * ramp, lowestDb_);
     }
-    double curve(double levelDb) const {  // the static curve; slope_ is (1/R - 1), -1 or (1 - R) by mode
-        const double over = levelDb - thresholdDb_;
-        double gain = slope_ * kneeRamp(mode_ <= 1 ? over : -over, kneeDb_);
-        if (mode_ == 3) gain = std::max(gain, -values[range_]);
-        return std::max(gain, kFloorDb);
-    }
-    double ballistic(double x, double y) const { return y + (x > y ? up_ : down_) * (x - y); }
+    static double ballistic(double x, double y, double up, double down) noexcept { return y + (x > y ? up : down) * (x - y); }
 
     int mode_, link_, threshold_, attack_, release_, knee_, makeup_, ratio_, range_;
     bool rms_, smoothLevel_;
     double rmsMs_, lookaheadMs_, sampleRate_ = 48000, up_ = 0, down_ = 0, rmsAlpha_ = 0, makeupGain_ = 0;
-    double thresholdDb_ = 0, kneeDb_ = 0, slope_ = 0;
+    double thresholdDb_ = 0, kneeDb_ = 0, slope_ = 0, lowestDb_ = kFloorDb;
     int channels_ = 1, detectors_ = 1, lookahead_ = 0, delayPosition_ = 0;
     std::vector<double> envelope_, meanSquare_;
     std::vector<float> delay_;
