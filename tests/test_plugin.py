@@ -1,4 +1,5 @@
-"""The plugins in real hosts: the VST3 in pedalboard, the LV2 in lv2file, the CLAP in plugins/tools/clap_host.
+"""The plugins in real hosts: the VST3 in pedalboard, the LV2 in lv2file (the per-model build) and in
+``datasets/lv2host`` (the player, whose model is an LV2 state), the CLAP in plugins/tools/clap_host.
 
 Both flavours are built here: the generic player (the model file is a state, a file path) and a per-model
 build with the model embedded and its knobs as named parameters. In each host: the output equals the
@@ -6,17 +7,20 @@ Python model's (1e-5), a knob (automated by the host) changes the sound and land
 the new value once its glide settles, the reported latency is compensated (impulse test), and a corrupt or
 foreign model file leaves the host running with the plugin in bypass.
 
-Needs cmake, g++, libeigen3-dev, nlohmann-json3-dev, dpf-source, lv2file and pedalboard (``.ci/run``
-installs them); skips without them on a developer machine, fails in CI.
+Needs cmake, g++, libeigen3-dev, nlohmann-json3-dev, dpf-source, lv2file, liblilv-dev, lv2-dev, pkg-config and
+pedalboard (``.ci/run`` installs them); skips without them on a developer machine, fails in CI.
 """
 
 import copy
+import importlib.util
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +32,7 @@ from ddsp_kit.export.build import BuildError, build, build_plugin
 from ddsp_kit.models import presets
 from ddsp_kit.processors import Compressor, Gain, ParametricEQ, Tanh
 
+ROOT = Path(__file__).resolve().parent.parent
 RATE = 48000
 TOLERANCE = 1e-5
 SETTLED = 1e-4  # after a knob's glide (20 ms time constant), 0.4 s later
@@ -209,6 +214,51 @@ def test_lv2_per_model_in_lv2file(built, tmp_path):
     assert float(np.abs(driven - y).max()) > 0.05
     target = _python(built["model"], x, **{"2:gain_db": 21.0})
     assert float(np.abs(driven[:, -4800:] - target[:, -4800:]).max()) <= SETTLED
+
+
+# --------------------------------------------------------------------------------- LV2 player in lv2host
+
+def _lv2host_player(built, x, tmp_path, model=None):
+    """The player LV2 in ``datasets/lv2host`` (a lilv host offering worker:schedule, which DPF's LV2 needs for
+    a state, and state:interface): the model path restored as the player's state before the first block,
+    then a second for the player's loader thread. Returns (output, the host's JSON line, stderr)."""
+    spec = importlib.util.spec_from_file_location("capture", ROOT / "datasets" / "capture.py")
+    capture = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("capture", capture)  # dataclasses resolve their module by name
+    spec.loader.exec_module(capture)
+    try:
+        binary = capture.lv2host_binary()
+    except capture.CaptureError as error:
+        _skip_or_fail(str(error))
+    lv2_path = tmp_path / "lv2"
+    if not (lv2_path / built["player"]["lv2"].name).exists():
+        shutil.copytree(built["player"]["lv2"], lv2_path / built["player"]["lv2"].name)
+    source, target = tmp_path / "x.f32", tmp_path / "y.f32"
+    np.ascontiguousarray(x.T, dtype="<f4").tofile(source)
+    command = [str(binary), "urn:ddsp-kit:player", str(source), str(target), "--rate", str(RATE), "--in-channels", "2", "--block", "300"]
+    if model is not None:
+        command += ["--state-path", f"urn:ddsp-kit:player#model={model}", "--wait-ms", "1000"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, "LV2_PATH": str(lv2_path)})
+    assert result.returncode == 0, result.stderr
+    output = np.fromfile(target, dtype="<f4").reshape(-1, 2).T
+    return output, json.loads(result.stdout.strip().splitlines()[-1]), result.stderr
+
+
+def test_lv2_player_in_lv2host_loads_and_refuses_models(built, tmp_path):
+    x = _signal()
+    y, info, _ = _lv2host_player(built, x, tmp_path, built["engine"])
+    assert info["controls"]["status"] == 1 and info["latency"] == 48
+    assert float(np.abs(y - _python(built["model"], x)).max()) <= TOLERANCE  # lv2host does not compensate latency
+
+    dry, info, _ = _lv2host_player(built, x, tmp_path)  # no model yet: bypass
+    assert info["controls"]["status"] == 0 and info["latency"] == 0
+    np.testing.assert_array_equal(dry, x)
+
+    corrupt = tmp_path / "corrupt.engine.safetensors"
+    corrupt.write_bytes(built["engine"].read_bytes()[:-100])
+    refused, info, stderr = _lv2host_player(built, x, tmp_path, corrupt)
+    assert info["controls"]["status"] == 2 and "refused" in stderr  # the host runs on, the plugin in bypass
+    np.testing.assert_array_equal(refused, x)
 
 
 # --------------------------------------------------------------------------------- CLAP in clap_host

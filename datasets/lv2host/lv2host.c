@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <lilv/lilv.h>
 #include <lv2/atom/atom.h>
@@ -31,6 +32,7 @@
 #include <lv2/options/options.h>
 #include <lv2/parameters/parameters.h>
 #include <lv2/resize-port/resize-port.h>
+#include <lv2/state/state.h>
 #include <lv2/urid/urid.h>
 #include <lv2/worker/worker.h>
 
@@ -342,6 +344,34 @@ static void set_control(Port *ports, uint32_t n_ports, const char *assignment)
     exit(1);
 }
 
+/* --- state:interface: --state and --state-path values, restored once before the first block ---- */
+
+typedef struct {
+    const char *const *entries; /* "URI=VALUE" */
+    const bool *paths;
+    int count;
+    LV2_URID_Map *map;
+    LV2_URID_Unmap *unmap;
+} StateValues;
+
+static const void *state_retrieve(LV2_State_Handle handle, uint32_t key, size_t *size, uint32_t *type,
+                                  uint32_t *flags)
+{
+    const StateValues *values = handle;
+    const char *uri = values->unmap->unmap(values->unmap->handle, key);
+    for (int i = 0; uri && i < values->count; ++i) {
+        const char *value = strchr(values->entries[i], '=') + 1;
+        const size_t length = (size_t)(value - 1 - values->entries[i]);
+        if (strlen(uri) != length || strncmp(uri, values->entries[i], length))
+            continue;
+        *size = strlen(value) + 1;
+        *type = values->map->map(values->map->handle, values->paths[i] ? LV2_ATOM__Path : LV2_ATOM__String);
+        *flags = LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE;
+        return value;
+    }
+    return NULL;
+}
+
 /* --- command line ------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -351,14 +381,18 @@ typedef struct {
     uint32_t block;
     const char **sets;
     int n_sets;
+    const char **states; /* "KEY=VALUE", restored as atom:String, or atom:Path where path[i] */
+    bool *paths;
+    int n_states;
+    unsigned wait_ms;
 } Args;
 
 static const char usage[] =
     "usage: lv2host URI INPUT.f32 OUTPUT.f32 --rate HZ --in-channels N [--block 256] "
-    "[--set SYMBOL=VALUE ...]\n"
+    "[--set SYMBOL=VALUE ...] [--state URI=TEXT ...] [--state-path URI=PATH ...] [--wait-ms MS]\n"
     "INPUT: raw interleaved float32 (little-endian), N channels; OUTPUT: raw interleaved float32,\n"
     "one channel per audio output of the plugin. Prints one JSON line with uri, in_channels,\n"
-    "out_channels, frames and latency.";
+    "out_channels, frames, latency and the final values of the control outputs.";
 
 static unsigned long parse_count(const char *option, const char *text)
 {
@@ -371,7 +405,10 @@ static unsigned long parse_count(const char *option, const char *text)
 
 static Args parse_args(int argc, char **argv)
 {
-    Args args = {.block = 256, .sets = xcalloc((size_t)argc, sizeof(char *))};
+    Args args = {.block = 256,
+                 .sets = xcalloc((size_t)argc, sizeof(char *)),
+                 .states = xcalloc((size_t)argc, sizeof(char *)),
+                 .paths = xcalloc((size_t)argc, sizeof(bool))};
     const char *positional[3];
     int n_positional = 0;
     for (int i = 1; i < argc; ++i) {
@@ -393,6 +430,13 @@ static Args parse_args(int argc, char **argv)
                 args.block = (uint32_t)parse_count(arg, value);
             } else if (!strcmp(arg, "--set") && value) {
                 args.sets[args.n_sets++] = value;
+            } else if ((!strcmp(arg, "--state") || !strcmp(arg, "--state-path")) && value) {
+                if (!strchr(value, '='))
+                    die("%s expects URI=VALUE, got '%s'", arg, value);
+                args.paths[args.n_states] = !strcmp(arg, "--state-path");
+                args.states[args.n_states++] = value;
+            } else if (!strcmp(arg, "--wait-ms") && value) {
+                args.wait_ms = (unsigned)parse_count(arg, value);
             } else {
                 die("unknown option %s, or it lacks its value\n%s", arg, usage);
             }
@@ -574,6 +618,18 @@ int main(int argc, char **argv)
     float *in_block = xcalloc((size_t)args.block * args.in_channels, sizeof(float));
     float *out_block = xcalloc((size_t)args.block * n_audio_out, sizeof(float));
     lilv_instance_activate(instance);
+    if (args.n_states) {
+        const LV2_State_Interface *state = lilv_instance_get_extension_data(instance, LV2_STATE__interface);
+        if (!state || !state->restore)
+            die("--state given, but the plugin has no state:interface");
+        StateValues values = {args.states, args.paths, args.n_states, &map, &unmap};
+        if (state->restore(worker.plugin, state_retrieve, &values, 0, features) != LV2_STATE_SUCCESS)
+            die("the plugin refused the state");
+    }
+    if (args.wait_ms) { /* a plugin may load what its state names on a thread of its own */
+        const struct timespec pause = {args.wait_ms / 1000, (long)(args.wait_ms % 1000) * 1000000L};
+        nanosleep(&pause, NULL);
+    }
     for (uint64_t done = 0; done < frames;) {
         const uint32_t n = frames - done < args.block ? (uint32_t)(frames - done) : args.block;
         if (fread(in_block, frame_bytes, n, in) != n)
@@ -619,9 +675,19 @@ int main(int argc, char **argv)
     const float latency = latency_port >= 0 ? ports[latency_port].value : 0.0f;
     printf("{\"uri\": ");
     print_json_string(args.uri);
-    printf(", \"in_channels\": %u, \"out_channels\": %u, \"frames\": %llu, \"latency\": %ld}\n",
+    printf(", \"in_channels\": %u, \"out_channels\": %u, \"frames\": %llu, \"latency\": %ld, "
+           "\"controls\": {",
            args.in_channels, n_audio_out, (unsigned long long)frames,
            isfinite(latency) ? lround(latency) : 0L);
+    for (uint32_t i = 0, first = 1; i < n_ports; ++i) {
+        if (ports[i].kind != PORT_CONTROL_OUT)
+            continue;
+        printf(first ? "" : ", ");
+        print_json_string(ports[i].symbol);
+        printf(isfinite(ports[i].value) ? ": %.9g" : ": null", ports[i].value);
+        first = 0;
+    }
+    printf("}}\n");
 
     /* Clean up. */
     free(in_block);
@@ -637,6 +703,8 @@ int main(int argc, char **argv)
         free(urids.uris[i]);
     free(urids.uris);
     free(args.sets);
+    free(args.states);
+    free(args.paths);
     LilvNode *nodes[] = {classes.input, classes.output, classes.audio, classes.control, classes.cv,
                          classes.atom, classes.connection_optional, classes.sample_rate,
                          classes.designation, classes.latency, classes.reports_latency,

@@ -790,11 +790,13 @@ private:
         const int slot = level.newest[c] = (level.newest[c] + 1) % count;
         level.fft.forward(window, level.inputRe[c].col(slot).data(), level.inputIm[c].col(slot).data());
         level.accRe.setZero(), level.accIm.setZero();
-        for (int j = 1; j <= count; ++j) {
+        double* __restrict accRe = level.accRe.data();
+        double* __restrict accIm = level.accIm.data();
+        for (int j = 1; j <= count; ++j) {  // one pass over each pair of spectra (memory-bound for long IRs)
             const int i = ((slot - (j - 1)) % count + count) % count;
-            const auto xr = level.inputRe[c].col(i), xi = level.inputIm[c].col(i);
-            const auto hr = level.filterRe[row].col(j - 1), hi = level.filterIm[row].col(j - 1);
-            level.accRe += xr * hr - xi * hi, level.accIm += xr * hi + xi * hr;
+            const double *xr = level.inputRe[c].col(i).data(), *xi = level.inputIm[c].col(i).data();
+            const double *hr = level.filterRe[row].col(j - 1).data(), *hi = level.filterIm[row].col(j - 1).data();
+            for (int k = 0; k <= B; ++k) accRe[k] += xr[k] * hr[k] - xi[k] * hi[k], accIm[k] += xr[k] * hi[k] + xi[k] * hr[k];
         }
         level.fft.inverse(level.accRe.data(), level.accIm.data(), level.time.data());
         std::copy(level.time.begin() + B, level.time.end(), tail);
@@ -1095,14 +1097,8 @@ public:
                     state[2 * i] = s, state[2 * i + 1] = a;
                     absorbed_[i] = a, wet += outputGains_[i] * a;
                 }
-                // fed = b x + A a as column axpys (vectorised without reassociating a sum)
-                double* fed = fed_.data();
-                for (size_t i = 0; i < lines; ++i) fed[i] = inputGains_[i] * x;
-                for (size_t j = 0; j < lines; ++j) {
-                    const double aj = absorbed_[j], *column = matrix_.data() + j * lines;
-                    for (size_t i = 0; i < lines; ++i) fed[i] += column[i] * aj;
-                }
-                for (size_t i = 0; i < lines; ++i) line[offsets_[i] + position[i]] = fed[i];
+                feed(x);
+                for (size_t i = 0; i < lines; ++i) line[offsets_[i] + position[i]] = fed_[i];
                 audio[c][t] = static_cast<float>(x + mixValue_ * (wet - x));
             }
             for (size_t i = 0; i < lines; ++i)
@@ -1111,6 +1107,37 @@ public:
     }
 
 private:
+    // fed = b x + A a. Rows in groups of four lanes, each group's sum in two registers (even and odd
+    // columns): the products of one sample do not wait on one another through memory, as column axpys
+    // into fed do (a store-to-load chain per column).
+    void feed(double x) noexcept {
+        const int lines = static_cast<int>(delays_.size());
+        const double *a = absorbed_.data(), *matrix = matrix_.data(), *in = inputGains_.data();
+        double* fed = fed_.data();
+        int i = 0;
+#if defined(__GNUC__)
+        typedef double Lanes __attribute__((vector_size(32)));
+        for (; i + 4 <= lines; i += 4) {
+            Lanes even, odd = {}, column;
+            std::memcpy(&even, in + i, sizeof even);
+            even *= x;
+            int j = 0;
+            for (; j + 2 <= lines; j += 2) {
+                std::memcpy(&column, matrix + static_cast<size_t>(j) * lines + i, sizeof column), even += column * a[j];
+                std::memcpy(&column, matrix + static_cast<size_t>(j + 1) * lines + i, sizeof column), odd += column * a[j + 1];
+            }
+            if (j < lines) std::memcpy(&column, matrix + static_cast<size_t>(j) * lines + i, sizeof column), even += column * a[j];
+            even += odd;
+            std::memcpy(fed + i, &even, sizeof even);
+        }
+#endif
+        for (; i < lines; ++i) {
+            double sum = in[i] * x;
+            for (int j = 0; j < lines; ++j) sum += matrix[static_cast<size_t>(j) * lines + i] * a[j];
+            fed[i] = sum;
+        }
+    }
+
     int low_, high_, crossover_, mix_, channels_ = 1;
     double modelRate_, sampleRate_ = 48000, mixValue_ = 0;
     std::vector<int> trained_, delays_, positions_;
