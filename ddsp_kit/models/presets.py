@@ -77,7 +77,15 @@ def _eq(sample_rate: float, bands: int) -> ParametricEQ:
     return ParametricEQ(sample_rate, bands=bands)
 
 
-def compressor(sample_rate: float, control: str = "static", num_knobs: int = 0, bands: int = 2) -> Chain:
+def compressor(
+    sample_rate: float,
+    control: str = "static",
+    num_knobs: int = 0,
+    bands: int = 2,
+    detector: str = "peak",
+    smoothing: str = "gain",
+    rms_ms: float = 10.0,
+) -> Chain:
     """EQ -> compressor -> EQ -> make-up gain.
 
     Args:
@@ -85,6 +93,10 @@ def compressor(sample_rate: float, control: str = "static", num_knobs: int = 0, 
         control: one of ``CONTROLS``, for the compressor's parameters.
         num_knobs: knob count for the knob-conditioned controls.
         bands: peak bands of each EQ (plus its two shelves).
+        detector: the compressor's level detector, ``"peak"`` or ``"rms"`` (mean square over ``rms_ms``, ms).
+        smoothing: attack/release on the ``"gain"`` (after the static curve) or on the detector ``"level"``
+            (before it, as LSP's and JUCE's compressors do).
+        rms_ms: the RMS detector's time constant in ms.
 
     Example:
         >>> model = compressor(48000)
@@ -94,7 +106,11 @@ def compressor(sample_rate: float, control: str = "static", num_knobs: int = 0, 
     _check(control, num_knobs)
     return Chain(
         _eq(sample_rate, bands),
-        _controlled(Compressor(sample_rate, threshold_db=-20.0, ratio=4.0), control, num_knobs),
+        _controlled(
+            Compressor(sample_rate, threshold_db=-20.0, ratio=4.0, detector=detector, smoothing=smoothing, rms_ms=rms_ms),
+            control,
+            num_knobs,
+        ),
         _eq(sample_rate, bands),
         Gain(sample_rate, 0.0),
     )
