@@ -113,6 +113,8 @@ def _engine(tools, path, x, block=512, rate=None, knobs=(), channels=None, tmp=N
 
 CASES = {
     "overdrive": lambda: presets.overdrive(RATE, shaper="asymmetric"),
+    "overdrive_feedback_clipper": lambda: presets.overdrive(RATE, shaper="asymmetric", topology="feedback-clipper"),
+    "compressor_lsp_style": lambda: presets.compressor(RATE, bands=1, detector="rms", smoothing="level"),
     "compressor": lambda: presets.compressor(RATE),
     "pedals": lambda: presets.pedals(RATE, shaper="rational"),
     "amp": lambda: presets.amp(RATE, cabinet_taps=256),

@@ -44,6 +44,7 @@ from ..processors import (
     Compressor,
     FIRFilter,
     Gain,
+    OnePole,
     ParametricEQ,
     Processor,
     Rational,
@@ -54,6 +55,7 @@ from .recurrent import RecurrentModel
 
 CONTROLS = ("static", "knobs", "time-varying", "knobs+time-varying")
 SHAPERS = {"tanh": Tanh, "asymmetric": Asymmetric, "rational": Rational}
+TOPOLOGIES = ("wiener-hammerstein", "feedback-clipper")
 HOP = 256  # frames of ~5 ms at 48 kHz for the time-varying controllers
 
 
@@ -116,8 +118,20 @@ def compressor(
     )
 
 
-def overdrive(sample_rate: float, control: str = "static", num_knobs: int = 0, shaper: str = "tanh", bands: int = 2) -> Chain:
-    """Wiener-Hammerstein overdrive: EQ -> drive gain -> waveshaper -> EQ.
+def overdrive(
+    sample_rate: float,
+    control: str = "static",
+    num_knobs: int = 0,
+    shaper: str = "tanh",
+    bands: int = 2,
+    topology: str = "wiener-hammerstein",
+) -> Chain:
+    """Overdrive: EQ -> drive gain -> waveshaper -> EQ (Wiener-Hammerstein), or with the clipping in parallel.
+
+    ``topology="feedback-clipper"`` is the op-amp stage with diodes in its feedback path of the Tube Screamer
+    family: the input passes clean and the clipped, high-passed, amplified signal adds to it,
+    EQ -> (x + shaper(drive * highpass(x))) -> EQ, with a learnable gain on each path and the one-pole
+    high-pass starting at the TS's 720 Hz.
 
     Args:
         sample_rate: Hz.
@@ -125,20 +139,24 @@ def overdrive(sample_rate: float, control: str = "static", num_knobs: int = 0, s
         num_knobs: knob count for the knob-conditioned controls.
         shaper: ``"tanh"``, ``"asymmetric"`` or ``"rational"``.
         bands: peak bands of each EQ.
+        topology: ``"wiener-hammerstein"`` or ``"feedback-clipper"``.
 
     Example:
         >>> [type(block).__name__ for block in overdrive(48000).blocks]
         ['ParametricEQ', 'Gain', 'Tanh', 'ParametricEQ']
+        >>> [type(block).__name__ for block in overdrive(48000, topology="feedback-clipper").blocks]
+        ['ParametricEQ', 'Parallel', 'ParametricEQ']
     """
     _check(control, num_knobs)
     if shaper not in SHAPERS:
         raise ValueError(f"shaper must be one of {sorted(SHAPERS)}, got {shaper!r}")
-    return Chain(
-        _eq(sample_rate, bands),
-        _controlled(Gain(sample_rate, 12.0), control, num_knobs),
-        _controlled(SHAPERS[shaper](sample_rate), control, num_knobs),
-        _eq(sample_rate, bands),
-    )
+    if topology not in TOPOLOGIES:
+        raise ValueError(f"topology must be one of {TOPOLOGIES}, got {topology!r}")
+    drive = [_controlled(Gain(sample_rate, 12.0), control, num_knobs), _controlled(SHAPERS[shaper](sample_rate), control, num_knobs)]
+    if topology == "feedback-clipper":
+        clipped = Chain(OnePole(sample_rate, "highpass", 720.0), *drive)
+        drive = [Parallel(Gain(sample_rate, 0.0), clipped)]
+    return Chain(_eq(sample_rate, bands), *drive, _eq(sample_rate, bands))
 
 
 def fuzz(sample_rate: float, control: str = "time-varying", num_knobs: int = 0, bands: int = 2) -> Chain:
