@@ -376,12 +376,13 @@ def test_corrupt_foreign_and_future_files_are_refused(tools, tmp_path):
         (tmp_path / name).write_bytes(content)
     _rewrite_header(path, tmp_path / "v2", lambda h: h.update(version="2.0.0"))
     _rewrite_header(path, tmp_path / "unknown_block", lambda h: h["model"]["blocks"][1].update(type="Flanger"))
+    _rewrite_header(path, tmp_path / "no_sections", lambda h: h["model"]["blocks"][0].update(bands=[]))  # was a division by zero
     # A design parameter that disagrees with the golden pair (knobs cleared: their defaults would restore it).
     _rewrite_header(path, tmp_path / "wrong_golden", lambda h: h.update(knobs=[]) or h["model"]["blocks"][1]["params"].update(gain_db=3.0))
     expected = {
         "truncated": "outside the file", "empty": "too short", "text": "does not fit", "header_length": "does not fit",
         "model.safetensors": "without a ddsp_kit.engine header", "v2": "format version 2.0.0",
-        "unknown_block": "'Flanger' is not known", "wrong_golden": "golden output",
+        "unknown_block": "'Flanger' is not known", "wrong_golden": "golden output", "no_sections": "at least one section",
     }
     for name, message in expected.items():
         result = subprocess.run([tools["run"], str(tmp_path / name), "--info"], capture_output=True, text=True, timeout=60)

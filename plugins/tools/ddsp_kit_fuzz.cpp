@@ -4,7 +4,8 @@
 //
 // Mutations: bit flips and byte overwrites (mostly in the JSON header, where the parser works), truncation,
 // duplicated or deleted spans, the header length rewritten, numbers in the engine header swapped for
-// extremes, and random bytes. Each loaded model also processes a block of noise and a block of size 1.
+// extremes, one value anywhere in the parsed engine header replaced by an extreme of another shape (an empty
+// list of filter bands, an object for a number: what byte edits rarely reach), and random bytes. Each loaded model also processes a block of noise and a block of size 1.
 // Prints one JSON line: {"cases": N, "loaded": K, "refused": R}.
 #include <chrono>
 #include <cstdio>
@@ -29,14 +30,47 @@ uint64_t headerLength(const std::vector<uint8_t>& bytes) {
     return n;
 }
 
+void collect(nlohmann::json& node, std::vector<nlohmann::json*>& nodes) {
+    if (node.is_object())
+        for (auto& item : node.items()) nodes.push_back(&item.value()), collect(item.value(), nodes);
+    else if (node.is_array())
+        for (auto& element : node) nodes.push_back(&element), collect(element, nodes);
+}
+
+// Parse the engine header (a JSON string in the safetensors metadata), replace one of its values, write the
+// file back around the same tensor bytes. Leaves the file as it is where it no longer parses.
+void mutateStructure(std::vector<uint8_t>& bytes, std::mt19937_64& rng) {
+    using nlohmann::json;
+    const uint64_t length = headerLength(bytes);
+    if (bytes.size() < 8 || length > bytes.size() - 8) return;
+    json table = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<long>(length), nullptr, false);
+    if (table.is_discarded() || !table.is_object() || !table.contains("__metadata__") || !table["__metadata__"].is_object()) return;
+    json& text = table["__metadata__"]["ddsp_kit.engine"];
+    if (!text.is_string()) return;
+    json header = json::parse(text.get<std::string>(), nullptr, false);
+    std::vector<json*> nodes;
+    if (!header.is_discarded()) collect(header, nodes);
+    if (nodes.empty()) return;
+    const json extremes[] = {json::array(), json::object(), 0, -1, 1e308, 4294967297LL, nullptr, "x", json::array({json::object()})};
+    *nodes[rng() % nodes.size()] = extremes[rng() % (sizeof(extremes) / sizeof(*extremes))];
+    text = header.dump();
+    std::string serialised = table.dump();
+    serialised.append((8 - serialised.size() % 8) % 8, ' ');
+    std::vector<uint8_t> rebuilt(8);
+    for (int i = 0; i < 8; ++i) rebuilt[i] = static_cast<uint8_t>(static_cast<uint64_t>(serialised.size()) >> (8 * i));
+    rebuilt.insert(rebuilt.end(), serialised.begin(), serialised.end());
+    rebuilt.insert(rebuilt.end(), bytes.begin() + 8 + static_cast<long>(length), bytes.end());
+    bytes.swap(rebuilt);
+}
+
 void mutate(std::vector<uint8_t>& bytes, std::mt19937_64& rng) {
     auto pick = [&](size_t n) { return n ? static_cast<size_t>(rng() % n) : 0; };
-    const size_t header = std::min<uint64_t>(headerLength(bytes) + 8, bytes.size());
     const int rounds = 1 + static_cast<int>(rng() % 4);
     static const char* extremes[] = {"0", "-1", "1e308", "-1e308", "4294967297", "1e-320", "null", "\"x\"", "[]", "{}", "NaN"};
     for (int r = 0; r < rounds && !bytes.empty(); ++r) {
-        switch (rng() % 8) {
-        case 0: bytes[8 + pick(header > 8 ? header - 8 : 1)] ^= static_cast<uint8_t>(1u << (rng() % 8)); break;
+        const size_t header = std::min<uint64_t>(headerLength(bytes) + 8, bytes.size());  // each round: sizes change
+        switch (rng() % 9) {
+        case 0: if (header > 8) bytes[8 + pick(header - 8)] ^= static_cast<uint8_t>(1u << (rng() % 8)); break;
         case 1: bytes[pick(bytes.size())] = static_cast<uint8_t>(rng()); break;
         case 2: bytes.resize(pick(bytes.size())); break;
         case 3: {  // duplicate a span inside the header
@@ -67,6 +101,7 @@ void mutate(std::vector<uint8_t>& bytes, std::mt19937_64& rng) {
             bytes.insert(bytes.begin() + static_cast<long>(at), value.begin(), value.end());
             break;
         }
+        case 7: mutateStructure(bytes, rng); break;
         default:
             for (int i = 0; i < 16; ++i) bytes[pick(bytes.size())] = static_cast<uint8_t>(rng());
         }

@@ -184,6 +184,7 @@ public:
             const FilterKind kind = filterKind(node.at("kind").get<std::string>(), first);
             bands_.push_back({kind, first, need("frequency"), first ? -1 : need("q"), parameterIndex("gain_db")});
         }
+        if (bands_.empty()) throw FileError(path + ": a filter needs at least one section");
         sections_.resize(bands_.size());
     }
 
