@@ -13,14 +13,13 @@ recipes' 8 x (512 + 256). Prints JSON and writes the table into ``bench/RESULTS.
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import soundfile
 import torch
 
-from common import machine_info, write_section
+from common import write_table_section
 
 from ddsp_kit.data import cache_dir
 from ddsp_kit.losses import ESRLoss
@@ -68,21 +67,12 @@ def main() -> None:
     for batch, crop, warmup in SETTINGS:
         rows.append(train(x, y, batch, crop, warmup, args.seconds))
         print(json.dumps(rows[-1]), flush=True)
-    machine = machine_info()
-    command = "python bench/blackbox_steps.py " + " ".join(sys.argv[1:])
-    lines = [
-        START,
-        "## Black-box steps against crop size (bench/blackbox_steps.py)",
-        "",
-        f"`{command.strip()}` on {machine['cpu']} ({machine['platform']}): residual LSTM-32 on `{args.device}`, "
-        f"{args.seconds:g} s of training per setting, test ESR on the last 20 % of the clip.",
-        "",
-        "| batch | crop | warm-up | steps | test ESR |",
-        "|---|---|---|---|---|",
-        *(f"| {r['batch']} | {r['crop']} | {r['warmup']} | {r['steps']} | {r['test_esr']:.4g} |" for r in rows),
-        END,
-    ]
-    write_section(HERE / "RESULTS.md", "\n".join(lines) + "\n", START, END)
+    write_table_section(
+        HERE / "RESULTS.md", "blackbox_steps.py", "Black-box steps against crop size",
+        f": residual LSTM-32 on `{args.device}`, {args.seconds:g} s of training per setting, test ESR on the last 20 % of the clip.",
+        ["batch", "crop", "warm-up", "steps", "test ESR"],
+        [(r["batch"], r["crop"], r["warmup"], r["steps"], f"{r['test_esr']:.4g}") for r in rows], START, END,
+    )
     print(json.dumps({"machine": machine, "rows": rows}))
 
 

@@ -4,9 +4,10 @@ import math
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 
 def median_time(fn: Callable, repeats: int) -> float:
@@ -54,3 +55,24 @@ def write_section(path: Path, section: str, start_marker: str, end_marker: str) 
         text = text.rstrip("\n") + "\n\n" + section
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def write_table_section(path: Path, script: str, title: str, setup: str, columns: Sequence[str], rows: Sequence[Sequence],
+                        start_marker: str, end_marker: str) -> dict:
+    """Write a results section: the title, the command line that made it (``python bench/<script> ...``), this
+    machine, ``setup`` (what was measured, how), then a table of ``rows`` under ``columns``. Returns the machine."""
+    machine = machine_info()
+    command = f"python bench/{script} " + " ".join(sys.argv[1:])
+    lines = [
+        start_marker,
+        f"## {title} (bench/{script})",
+        "",
+        f"`{command.strip()}` on {machine['cpu']} ({machine['platform']}){setup}",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+        *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows),
+        end_marker,
+    ]
+    write_section(path, "\n".join(lines) + "\n", start_marker, end_marker)
+    return machine

@@ -15,14 +15,13 @@ import argparse
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from common import machine_info, write_section
+from common import write_table_section
 
 from ddsp_kit.export import export_engine
 from ddsp_kit.export.build import build
@@ -96,26 +95,17 @@ def main() -> None:
                              "engine_rtf": round(engine, 1), "torch_rtf": round(python, 2), "speedup": round(engine / python, 1),
                              "target": _target(name)})
                 print(json.dumps(rows[-1]), flush=True)
-    machine = machine_info()
-    command = "python bench/plugin.py " + " ".join(sys.argv[1:])
-    lines = [
-        START,
-        "## Real-time engine (bench/plugin.py)",
-        "",
-        f"`{command.strip()}` on {machine['cpu']} ({machine['platform']}), one core (taskset -c 0), 48 kHz, "
-        f"host blocks of {BLOCK}. Real-time factor = seconds of audio per wall second; torch = the same model "
-        "streamed through `process_audio` in blocks of 128 with one thread.",
-        "",
-        "| model | channels | params | engine RTF | torch RTF | engine / torch | target |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    table = []
     for row in rows:
         target = row["target"]
         verdict = "" if target is None else f">= {target:g}x ({'met' if row['engine_rtf'] >= target else 'missed'})"
-        lines.append(f"| {row['model']} | {row['channels']} | {row['params']} | {row['engine_rtf']:g} | {row['torch_rtf']:g} | "
-                     f"{row['speedup']:g} | {verdict} |")
-    lines.append(END)
-    write_section(HERE / "RESULTS.md", "\n".join(lines) + "\n", START, END)
+        table.append((row["model"], row["channels"], row["params"], f"{row['engine_rtf']:g}", f"{row['torch_rtf']:g}", f"{row['speedup']:g}", verdict))
+    machine = write_table_section(
+        HERE / "RESULTS.md", "plugin.py", "Real-time engine",
+        f", one core (taskset -c 0), 48 kHz, host blocks of {BLOCK}. Real-time factor = seconds of audio per wall second; "
+        "torch = the same model streamed through `process_audio` in blocks of 128 with one thread.",
+        ["model", "channels", "params", "engine RTF", "torch RTF", "engine / torch", "target"], table, START, END,
+    )
     print(json.dumps({"machine": machine, "rows": rows}))
 
 

@@ -25,7 +25,7 @@ public:
     // Plan for `n` points, a power of two >= 4 (allocates).
     void prepare(int n) {
         if (n < 4 || (n & (n - 1))) throw std::invalid_argument("RealFft: the length must be a power of two >= 4");
-        n_ = n, m_ = n / 2;
+        m_ = n / 2;
         constexpr double kTwoPi = 6.28318530717958647692;
         reverse_.resize(m_);
         int bits = 0;
@@ -40,10 +40,9 @@ public:
         for (int h = 4; h < m_; h *= 2)
             for (int j = 0; j < h; ++j) stageCos_[h + j] = std::cos(kTwoPi * j / (2 * h)), stageSin_[h + j] = -std::sin(kTwoPi * j / (2 * h));
         splitCos_.resize(m_ + 1), splitSin_.resize(m_ + 1);
-        for (int k = 0; k <= m_; ++k) splitCos_[k] = std::cos(kTwoPi * k / n_), splitSin_[k] = -std::sin(kTwoPi * k / n_);
+        for (int k = 0; k <= m_; ++k) splitCos_[k] = std::cos(kTwoPi * k / n), splitSin_[k] = -std::sin(kTwoPi * k / n);
         re_.assign(m_, 0.0), im_.assign(m_, 0.0);
     }
-    int size() const { return n_; }
 
     // Spectrum of x[0..N): re[k], im[k] for k = 0..N/2.
     void forward(const double* x, double* re, double* im) noexcept {
@@ -101,7 +100,7 @@ private:
         }
     }
 
-    int n_ = 0, m_ = 0;
+    int m_ = 0;
     std::vector<int> reverse_;
     std::vector<double> stageCos_, stageSin_, splitCos_, splitSin_, re_, im_;
 };
