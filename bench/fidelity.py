@@ -11,7 +11,8 @@ by ``--nam-python``) on the same split. Every model trains on the first 60 % of 
 best checkpoint on the next 20 %, and is scored here, by one function, on the last 20 %: its output for
 the whole clip (so the test span starts with settled state) is cut to the test span, after the latency the
 model reports. Scores: ESR, multi-resolution STFT distance, loudness difference (LU), parameter count,
-training wall time. Each run's figures go to ``bench/fidelity.json`` (merged across invocations, so
+training wall time; for the reverb, the RT60 (T20 of the impulse response, ISO 3382-1) of each model and of
+the device itself, from its response to a unit impulse after a second of silence. Each run's figures go to ``bench/fidelity.json`` (merged across invocations, so
 devices can be run in separate sessions) and the table into ``bench/RESULTS.md``.
 """
 
@@ -32,6 +33,7 @@ from common import machine_info, write_section
 
 from ddsp_kit.data import cache_dir
 from ddsp_kit.export import load_model
+from ddsp_kit.functional import decay_time
 from ddsp_kit.inference import process_audio
 from ddsp_kit.losses import mrstft
 from ddsp_kit.metrics import esr, loudness_difference_lu
@@ -42,6 +44,8 @@ RESULTS_JSON = HERE / "fidelity.json"
 RECIPES = {"ts9": "overdrive", "lsp_comp": "compressor", "amp_vts_cab": "amp", "lsp_peq": "eq", "calf_reverb": "reverb", "pb_chain": "pedals"}
 TARGET_ESR = {"ts9": 0.01, "amp_vts_cab": 0.005, "lsp_comp": 0.005, "lsp_peq": 0.0005, "pb_chain": 0.005, "calf_reverb": 0.1}
 MODELS = ("graybox", "blackbox", "nam_wavenet", "nam_lstm")
+DECAY_DEVICES = ("calf_reverb",)  # devices whose table rows carry an RT60
+SETTLE_S, IMPULSE_S = 1.0, 4.0  # silence before the impulse; response kept after it (falls past -25 dB)
 SPLIT = (0.6, 0.8)  # train ends, validation ends (fractions of the clip)
 RESULTS_START, RESULTS_END = "<!-- fidelity:start -->", "<!-- fidelity:end -->"
 
@@ -73,6 +77,24 @@ def score(prediction: np.ndarray, target: np.ndarray, rate: int) -> dict:
     }
 
 
+def impulse(channels: int, rate: int) -> np.ndarray:
+    """A unit impulse after ``SETTLE_S`` of silence (a plugin's smoothed gains start from zero), ``IMPULSE_S`` after it."""
+    pulse = np.zeros((channels, int((SETTLE_S + IMPULSE_S) * rate)), dtype=np.float32)
+    pulse[:, int(SETTLE_S * rate)] = 1.0
+    return pulse
+
+
+def rt60(response: np.ndarray, rate: int) -> float:
+    """T20 of the response to :func:`impulse` ``(channels, samples)``, s, averaged over its channels."""
+    tail = np.ascontiguousarray(response[:, int(SETTLE_S * rate):], dtype=np.float64)
+    return float(decay_time(torch.from_numpy(tail), rate).mean())
+
+
+def device_rt60(device: str, channels: int, rate: int) -> float:
+    response, _ = _capture_module().DEVICES[device].process(impulse(channels, rate))
+    return rt60(response, rate)
+
+
 def _read(path: Path):
     audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
     return audio.T, rate
@@ -98,7 +120,12 @@ def run_ours(device: str, kind: str, folder: Path, budget_s: float, out: Path) -
     with torch.no_grad():
         prediction = process_audio(model, torch.from_numpy(x), block_size=1 << 16, compensate_latency=True).numpy()
     params = sum(p.numel() for p in model.parameters())
-    return {**score(prediction, y, rate), "params": params, "train_s": round(elapsed, 1), "recipe": recipe.name}
+    entry = {**score(prediction, y, rate), "params": params, "train_s": round(elapsed, 1), "recipe": recipe.name}
+    if device in DECAY_DEVICES:
+        with torch.no_grad():
+            response = process_audio(model, torch.from_numpy(impulse(x.shape[0], rate)), block_size=1 << 16, compensate_latency=True)
+        entry["rt60_s"] = rt60(response.numpy(), rate)
+    return entry
 
 
 def run_nam(device: str, arch: str, folder: Path, budget_s: float, out: Path, python: str) -> dict:
@@ -141,6 +168,15 @@ def table(results: dict) -> str:
                 f"| {device} | {model} | {entry['esr']:.4g} | <= {target} ({verdict}) | {entry['mrstft']:.3f} | "
                 f"{entry['loudness_lu']:+.2f} | {entry['params']} | {entry['train_s']:.0f} | {entry['budget_s']} |"
             )
+    decays = []
+    for device in DECAY_DEVICES:
+        measured = results.get(f"{device}/device", {}).get("rt60_s")
+        models = [f"{model} {results[f'{device}/{model}']['rt60_s']:.2f} s" for model in MODELS if "rt60_s" in results.get(f"{device}/{model}", {})]
+        if measured is not None or models:
+            device_text = f"the device {measured:.2f} s" if measured is not None else "the device not measured"
+            decays.append(f"- {device}: {device_text}; " + (", ".join(models) or "no model measured"))
+    if decays:
+        lines += ["", "RT60 read off each model and the device (T20 of the response to a unit impulse, ISO 3382-1):", ""] + decays
     return "\n".join(lines)
 
 
@@ -158,6 +194,9 @@ def main() -> None:
         root = (args.root or cache_dir() / "devices").expanduser()
         for device in args.devices:
             folder = device_folder(device, root)
+            if device in DECAY_DEVICES:
+                info = soundfile.info(folder / f"{device}.input.wav")
+                results[f"{device}/device"] = {"rt60_s": device_rt60(device, info.channels, info.samplerate), "date": time.strftime("%Y-%m-%d")}
             for model in args.models:
                 with tempfile.TemporaryDirectory() as scratch:
                     try:

@@ -240,6 +240,8 @@ def test_frame_rate_controls_stream_in_whole_frames():
         (lambda: ParametricEQ(FS, bands=2, peak3_gain_db=1.0), ValueError, "no parameter"),
         (lambda: LPCFilter(FS, order=2, k1=1.0), ValueError, "k1 must lie"),
         (lambda: FIRFilter(FS, torch.zeros(2, 3, 4)), ValueError, "taps"),
+        (lambda: FIRFilter.pass_through(FS, 0), ValueError, "length must be an int >= 1"),
+        (lambda: FIRFilter.pass_through(FS, 2.0), ValueError, "length must be an int >= 1"),
         (lambda: OnePole(FS)(torch.zeros(2, 100)), ValueError, r"\(batch, channels, samples\)"),
         (lambda: OnePole(FS)(torch.full((1, 1, 10), float("nan"))), ValueError, "NaN"),
         (lambda: OnePole(FS)(torch.zeros(1, 1, 10), {"cutoff": torch.zeros(1, 1, 1)}), ValueError, "no parameter"),

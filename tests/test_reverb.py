@@ -31,6 +31,7 @@ from ddsp_kit.functional.reverb import (
     PartitionedState,
     absorption_design,
     band_noise,
+    decay_time,
     default_delays,
     feedback_delay_network,
     mixing_matrix,
@@ -188,6 +189,57 @@ def test_convolution_reverb_initial_ir_decays_with_decay():
     assert reverb.ir.shape == (16000,)
     assert schroeder_rt60(reverb.ir.detach(), 16000) == pytest.approx(0.3, rel=0.1)
     assert ConvolutionReverb(16000, length=100).ir.shape == (100,)
+
+
+def test_decay_time_of_an_exponential_is_its_rt60():
+    # Closed form: for h[t] = exp(-3 ln(10) t / T) cut at 4T, the Schroeder curve is a line of slope -60/T dB/s
+    # down to ~-200 dB; what is left is the sampling of the fit span (< 1e-4 relative at 8 kHz).
+    fs = 8000
+    t = torch.arange(4 * 4000, dtype=torch.float64) / fs
+    for rt60 in (0.2, 0.5, 1.3):
+        ir = torch.exp(-3 * math.log(10) * t / rt60)
+        assert float(decay_time(ir, fs)) == pytest.approx(rt60, rel=1e-4)
+        assert float(decay_time(ir, fs, end_db=-35.0)) == pytest.approx(rt60, rel=1e-4)
+
+
+def test_decay_time_matches_a_numpy_schroeder_fit_per_row():
+    # The same definition computed independently (numpy polyfit above): equal to rounding. Batched rows are
+    # measured one by one, in the IR's dtype.
+    fs = 16000
+    bands = band_noise(16000, [], fs)
+    rows = torch.stack([noise_reverb_ir(bands, torch.tensor([rt60]), torch.zeros(1), fs) for rt60 in (0.2, 0.3, 0.45)])
+    measured = decay_time(rows.reshape(3, 1, -1).float(), fs, end_db=-35.0)
+    assert measured.shape == (3, 1) and measured.dtype == torch.float32
+    for row, value in zip(rows, measured.flatten()):
+        assert float(value) == pytest.approx(schroeder_rt60(row, fs), rel=1e-5)
+
+
+def test_decay_time_refuses_what_it_cannot_measure():
+    with pytest.raises(ValueError, match="silent"):
+        decay_time(torch.zeros(100), 8000)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        decay_time(torch.tensor([1.0, math.inf, 0.5]), 8000)
+    with pytest.raises(ValueError, match="must fall from -5 to -25 dB"):
+        decay_time(torch.ones(1000), 8000)  # a flat IR (one cut short) ends at -30 dB: its fit would measure the cut
+    with pytest.raises(ValueError, match="must fall from -5 to -25 dB"):
+        decay_time(torch.tensor([1.0, 0.0, 0.0]), 8000)  # from 0 dB to silence in one sample: nothing to fit
+    with pytest.raises(ValueError, match="0 > start_db > end_db"):
+        decay_time(torch.ones(10), 8000, start_db=-30.0, end_db=-5.0)
+    with pytest.raises(ValueError, match="ir must be a float tensor"):
+        decay_time(torch.ones(10, dtype=torch.int64), 8000)
+    with pytest.raises(TypeError, match="sample_rate"):
+        decay_time(torch.ones(10), "8k")
+
+
+def test_convolution_reverb_noise_ir_per_channel_and_its_decay_time():
+    reverb = ConvolutionReverb(16000, duration=1.0, decay=0.3, channels=2, seed=4)
+    assert reverb.ir.shape == (2, 16000)
+    assert torch.equal(reverb.ir[1], ConvolutionReverb(16000, duration=1.0, decay=0.3, seed=5).ir)
+    assert not torch.equal(reverb.ir[0], reverb.ir[1])
+    decays = reverb.decay_time()
+    assert decays.shape == (2,) and torch.allclose(decays, torch.tensor(0.3), rtol=0.1)
+    with pytest.raises(ValueError, match="channels must be an int >= 1"):
+        ConvolutionReverb(16000, duration=0.1, channels=0)
 
 
 def test_convolution_reverb_convolves_with_its_ir_per_channel():

@@ -30,6 +30,11 @@ with amplitude-complementary masks (the bands sum to the noise);
 RT60 and level, the DDSP-style reverb whose IR is a differentiable function of
 a few physical parameters.
 
+**Decay time.** :func:`decay_time` reads the RT60 off any impulse response
+(ISO 3382-1): Schroeder's backward integral of the squared response, in dB,
+fitted by a line between two levels and extrapolated to 60 dB, so a learned
+IR or a rendered device has a decay time to compare with a parametric one.
+
 **Feedback delay network.** :func:`feedback_delay_network` runs ``N`` delay
 lines of fixed lengths :math:`d_i`, an orthogonal mixing matrix ``A`` and a
 first-order absorption filter :math:`G_i(z)` at the output of each line:
@@ -66,6 +71,7 @@ Tensor = torch.Tensor
 CROSSOVER_OCTAVES = 0.5
 # exp(-DECAY t / rt60) falls by 60 dB (a factor 1000) at t = rt60.
 _DECAY = 3 * math.log(10)
+DECAY_MARGIN_DB = 10.0  # decay_time: how far past the fitted span the decay curve must fall within the IR
 _MIXINGS = ("householder", "hadamard")
 # Up to this many tail partitions per call are summed directly, more by FFT along the partition axis.
 _DIRECT_TAILS = 8
@@ -302,6 +308,66 @@ def noise_reverb_ir(bands: Tensor, rt60: Tensor, level_db: Tensor, sample_rate: 
     time = torch.arange(bands.shape[-1], dtype=dtype, device=bands.device) / sample_rate
     log_gain = (math.log(10) / 20) * level_db.to(dtype).unsqueeze(-1) - _DECAY * time / rt60.to(dtype).unsqueeze(-1)
     return (torch.exp(log_gain) * bands.to(dtype)).sum(-2)
+
+
+def decay_time(ir: Tensor, sample_rate: float, start_db: float = -5.0, end_db: float = -25.0) -> Tensor:
+    r"""RT60 of impulse responses by Schroeder backward integration (ISO 3382-1).
+
+    The energy decay curve :math:`E(t) = \sum_{\tau \ge t} h[\tau]^2`, in dB
+    relative to :math:`E(0)`, is fitted by least squares with a line
+    :math:`a + s\,t` over the samples where it lies within
+    ``[end_db, start_db]``; the RT60 is :math:`-60 / s`. The default span
+    (-5 to -25 dB) is ISO's T20, the least sensitive to an IR cut short or a
+    noise floor; ``end_db=-35`` gives T30. The curve must fall
+    ``DECAY_MARGIN_DB`` past ``end_db`` within the IR: the last samples of an
+    IR cut short drop the curve steeply, and a fit reaching them would
+    measure the cut, not the decay.
+
+    Args:
+        ir: impulse responses ``(..., L)``, float, finite, not silent.
+        sample_rate: Hz.
+        start_db, end_db: the fitted span of the decay curve, dB, ``0 > start_db > end_db``.
+
+    Returns:
+        ``(...)`` decay times, s, in the dtype of ``ir``.
+
+    Raises:
+        ValueError: an IR that is silent, holds NaN/Inf, or whose decay curve
+            does not fall to ``end_db - DECAY_MARGIN_DB`` or spends fewer than
+            two samples in the fitted span.
+
+    Example:
+        >>> ir = noise_reverb_ir(band_noise(96000, [], 48000), torch.tensor([0.8]), torch.tensor([0.0]), 48000)
+        >>> round(float(decay_time(ir, 48000)), 2)
+        0.8
+    """
+    sample_rate = check_sample_rate(sample_rate)
+    if not 0 > start_db > end_db:
+        raise ValueError(f"need 0 > start_db > end_db, got start_db={start_db!r}, end_db={end_db!r}")
+    if not isinstance(ir, Tensor) or not ir.is_floating_point() or ir.dim() == 0 or ir.shape[-1] < 2:
+        raise ValueError(f"ir must be a float tensor (..., L) with L >= 2, got {getattr(ir, 'shape', type(ir).__name__)}")
+    if not bool(torch.isfinite(ir).all()):
+        raise ValueError("ir holds NaN or Inf values")
+    energy = ir.double().square().flip(-1).cumsum(-1).flip(-1)
+    if bool((energy[..., 0] == 0).any()):
+        raise ValueError("ir is silent: it has no decay to measure")
+    level = 10 * torch.log10(energy / energy[..., :1])
+    inside = (level <= start_db) & (level >= end_db)
+    counts = inside.sum(-1)
+    if bool(((level[..., -1] > end_db - DECAY_MARGIN_DB) | (counts < 2)).any()):
+        raise ValueError(
+            f"the decay curve must fall from {start_db:g} to {end_db:g} dB over two samples or more, and on to "
+            f"{end_db - DECAY_MARGIN_DB:g} dB, within the IR (it ends at {float(level[..., -1].max()):.1f} dB): "
+            "a longer IR, or a higher end_db"
+        )
+    weight = inside.double()
+    time = torch.arange(ir.shape[-1], dtype=torch.float64, device=ir.device) / sample_rate
+    level = torch.where(inside, level, torch.zeros_like(level))
+    mean_time = (weight * time).sum(-1, keepdim=True) / counts.unsqueeze(-1)
+    mean_level = (weight * level).sum(-1, keepdim=True) / counts.unsqueeze(-1)
+    centred = weight * (time - mean_time)
+    slope = (centred * (level - mean_level)).sum(-1) / (centred * (time - mean_time)).sum(-1)
+    return (-60.0 / slope).to(ir.dtype)
 
 
 def default_delays(lines: int, sample_rate: float) -> list:

@@ -1,7 +1,7 @@
 """Models: gray-box presets (chains of physical blocks) and black-box networks."""
 
 from .conditioning import MODULATIONS, FiLM, TFiLM
-from .presets import CONTROLS, PRESETS, amp, compressor, fuzz, hybrid, overdrive, pedals, reverb
+from .presets import CONTROLS, PRESETS, amp, compressor, fuzz, hybrid, overdrive, pedals, reverb, with_output_fir
 from .recurrent import RecurrentModel
 from .ssm import S4DLayer, S4DModel
 from .tcn import TCN
@@ -23,4 +23,5 @@ __all__ = [
     "overdrive",
     "pedals",
     "reverb",
+    "with_output_fir",
 ]

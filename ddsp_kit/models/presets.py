@@ -23,6 +23,9 @@ preset          blocks
                 gray-box model
 ==============  ============================================================
 
+:func:`with_output_fir` puts a learned FIR after any model (a black-box net
+before an amp's cabinet).
+
 ``control`` chooses how the main blocks' parameters are produced:
 ``"static"`` (learnable constants), ``"knobs"`` (an MLP from ``num_knobs``
 knob values), ``"time-varying"`` (a GRU over the block's own input at frame
@@ -35,13 +38,12 @@ so a time-varying controller drives the mix alone).
 
 from typing import Optional, Sequence
 
-import torch
-
 from ..chain import Chain, Parallel
 from ..controllers import Controlled, KnobController, TimeVaryingController
 from ..processors import (
     Asymmetric,
     Compressor,
+    DCBlocker,
     FIRFilter,
     Gain,
     OnePole,
@@ -56,6 +58,7 @@ from .recurrent import RecurrentModel
 CONTROLS = ("static", "knobs", "time-varying", "knobs+time-varying")
 SHAPERS = {"tanh": Tanh, "asymmetric": Asymmetric, "rational": Rational}
 TOPOLOGIES = ("wiener-hammerstein", "feedback-clipper")
+AMP_TOPOLOGIES = ("preamp-tone-power", "tone-first")
 HOP = 256  # frames of ~5 ms at 48 kHz for the time-varying controllers
 
 
@@ -200,29 +203,56 @@ def pedals(sample_rate: float, control: str = "static", num_knobs: int = 0, shap
     return Chain(dynamics[0], dynamics[1], *drive[1:], Gain(sample_rate, 0.0))
 
 
-def amp(sample_rate: float, control: str = "static", num_knobs: int = 0, cabinet_taps: int = 512) -> Chain:
-    """Guitar amp: EQ -> preamp shaper -> tone stack -> power-amp shaper -> cabinet FIR.
+def amp(
+    sample_rate: float, control: str = "static", num_knobs: int = 0, cabinet_taps: int = 512, topology: str = "preamp-tone-power"
+) -> Chain:
+    """Guitar amp: EQ -> preamp shaper -> tone stack -> power-amp shaper -> cabinet FIR, or the tone stack first.
 
     The tone stack is a low shelf (bass), a peak (mid) and a high shelf
     (treble); the cabinet starts as a unit impulse of ``cabinet_taps`` taps
-    (FFT convolution), to be learned.
+    (FFT convolution), to be learned. ``topology="tone-first"`` is the
+    idealised amp of CAPS' AmpVTS and of amps whose passive tone stack sits
+    ahead of the clipping: EQ -> tone stack -> compressor (the supply's sag:
+    loud passages lower the drive) -> preamp tanh -> one-pole low-pass (the
+    bright filter between the stages) -> biased power-amp shaper -> DC
+    blocker -> cabinet.
+
+    Args:
+        sample_rate: Hz.
+        control: one of ``CONTROLS``, for the preamp drive and the tone stack.
+        num_knobs: knob count for the knob-conditioned controls.
+        cabinet_taps: cabinet FIR length, samples.
+        topology: ``"preamp-tone-power"`` or ``"tone-first"``.
 
     Example:
         >>> [type(block).__name__ for block in amp(48000).blocks]
         ['ParametricEQ', 'Asymmetric', 'ParametricEQ', 'Tanh', 'FIRFilter']
+        >>> [type(block).__name__ for block in amp(48000, topology="tone-first").blocks][1:5]
+        ['ParametricEQ', 'Compressor', 'Tanh', 'OnePole']
     """
     _check(control, num_knobs)
-    if not isinstance(cabinet_taps, int) or cabinet_taps < 1:
-        raise ValueError(f"cabinet_taps must be an int >= 1, got {cabinet_taps!r}")
-    impulse = torch.zeros(cabinet_taps)
-    impulse[0] = 1.0
+    if topology not in AMP_TOPOLOGIES:
+        raise ValueError(f"topology must be one of {AMP_TOPOLOGIES}, got {topology!r}")
     tone = ParametricEQ(sample_rate, bands=1, low_shelf_frequency=120.0, peak1_frequency=700.0, high_shelf_frequency=3000.0)
+    tone = _controlled(tone, control, num_knobs, ["low_shelf_gain_db", "peak1_gain_db", "high_shelf_gain_db"])
+    cabinet = FIRFilter.pass_through(sample_rate, cabinet_taps)
+    if topology == "tone-first":
+        return Chain(
+            _eq(sample_rate, 1),
+            tone,
+            Compressor(sample_rate, threshold_db=-30.0, ratio=2.0, attack_ms=5.0, release_ms=100.0),
+            _controlled(Tanh(sample_rate, input_gain_db=24.0), control, num_knobs, ["input_gain_db"]),
+            OnePole(sample_rate, "lowpass", 4000.0),
+            Asymmetric(sample_rate, bias=0.1, input_gain_db=6.0),
+            DCBlocker(sample_rate),
+            cabinet,
+        )
     return Chain(
         _eq(sample_rate, 1),
         _controlled(Asymmetric(sample_rate, bias=0.1, input_gain_db=18.0), control, num_knobs, ["input_gain_db"]),
-        _controlled(tone, control, num_knobs, ["low_shelf_gain_db", "peak1_gain_db", "high_shelf_gain_db"]),
+        tone,
         Tanh(sample_rate, input_gain_db=6.0),
-        FIRFilter(sample_rate, impulse),
+        cabinet,
     )
 
 
@@ -261,6 +291,30 @@ def hybrid(sample_rate: float, base: str = "overdrive", control: str = "static",
         raise ValueError(f"base must be one of {sorted(set(PRESETS) - {'hybrid'})}, got {base!r}")
     residual = RecurrentModel(sample_rate, hidden=hidden, cell="gru", num_knobs=num_knobs)
     return Parallel(PRESETS[base](sample_rate, control=control, num_knobs=num_knobs), residual, gains_db=[0.0, -40.0])
+
+
+def with_output_fir(model: Processor, taps: int = 512) -> Chain:
+    """Any model followed by a learned FIR of ``taps`` taps that starts as a pass-through.
+
+    For a black-box net on a device whose nonlinearity is followed by a long
+    linear response (an amp's cabinet): a recurrent net holds a response of
+    milliseconds poorly in its state, an FIR holds it exactly. On
+    ``amp_vts_cab`` an LSTM-32 alone reached test ESR 0.022 in 600 s, and
+    0.0054 in 240 s with 512 taps after it. The training crops' warm-up
+    should cover ``taps`` (the FIR's history).
+
+    Args:
+        model: a processor (a :class:`RecurrentModel`, a :class:`~ddsp_kit.models.TCN`, a preset).
+        taps: FIR length, samples.
+
+    Example:
+        >>> model = with_output_fir(RecurrentModel(48000, hidden=8), taps=256)
+        >>> [type(block).__name__ for block in model.blocks], model.blocks[1].taps.shape
+        (['RecurrentModel', 'FIRFilter'], torch.Size([256]))
+    """
+    if not isinstance(model, Processor):
+        raise TypeError(f"model must be a Processor, got {type(model).__name__}")
+    return Chain(model, FIRFilter.pass_through(model.sample_rate, taps))
 
 
 PRESETS = {

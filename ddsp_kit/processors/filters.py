@@ -253,6 +253,20 @@ class FIRFilter(Processor):
             raise ValueError("taps hold NaN or Inf values")
         self.taps = nn.Parameter(taps.detach().clone())
 
+    @classmethod
+    def pass_through(cls, sample_rate: float, length: int) -> "FIRFilter":
+        """A filter of ``length`` taps that starts as a unit impulse (output = input), to be learned.
+
+        Example:
+            >>> FIRFilter.pass_through(48000, 4).taps.tolist()
+            [1.0, 0.0, 0.0, 0.0]
+        """
+        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+            raise ValueError(f"length must be an int >= 1 taps, got {length!r}")
+        impulse = torch.zeros(length)
+        impulse[0] = 1.0
+        return cls(sample_rate, impulse)
+
     def process(self, x, params, state):
         if self.taps.dim() == 2 and self.taps.shape[0] not in (1, x.shape[1]):
             raise ValueError(f"{self.taps.shape[0]} filters for {x.shape[1]} channels")

@@ -23,6 +23,7 @@ from ..functional.reverb import (
     PartitionedState,
     absorption_design,
     band_noise,
+    decay_time,
     default_delays,
     feedback_delay_network,
     mixing_matrix,
@@ -92,9 +93,12 @@ class ConvolutionReverb(_Convolution):
 
     The IR is an ordinary learnable tensor, one shared by every channel or one
     per channel (a mono input with a multi-channel IR gives that many
-    channels). Without ``ir`` it starts as exponentially decaying white noise
+    channels). Its decay time is read off the learned IR by
+    :meth:`decay_time`. Without ``ir`` it starts as exponentially decaying white noise
     (:func:`ddsp_kit.functional.noise_reverb_ir` with one band) of RT60
-    ``decay``, from ``seed``.
+    ``decay``: ``(L,)`` from ``seed`` for one channel, ``(channels, L)`` with
+    channel ``c`` from seed ``seed + c`` for more (a stereo reverb's two
+    sides are not one IR).
 
     Args:
         sample_rate: Hz.
@@ -103,6 +107,7 @@ class ConvolutionReverb(_Convolution):
         length: length of the noise IR, samples (replaces ``duration``).
         decay: RT60 of the noise IR, s.
         seed: seed of the noise IR.
+        channels: channels of the noise IR, an int >= 1.
         partition: partition size when streaming, samples (cost per block
             against cost per sample; no latency either way).
         mix: initial wet proportion in [0, 1].
@@ -124,6 +129,7 @@ class ConvolutionReverb(_Convolution):
         length: Optional[int] = None,
         decay: float = 0.5,
         seed: int = 0,
+        channels: int = 1,
         partition: int = 256,
         mix: float = 0.3,
     ):
@@ -131,8 +137,12 @@ class ConvolutionReverb(_Convolution):
         if ir is None:
             if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay < math.inf:
                 raise ValueError(f"decay must be a positive number of seconds, got {decay!r}")
-            bands = band_noise(_length(self.sample_rate, duration, length), [], self.sample_rate, seed)
-            ir = noise_reverb_ir(bands, torch.tensor([float(decay)]), torch.zeros(1), self.sample_rate).float()
+            if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+                raise ValueError(f"channels must be an int >= 1, got {channels!r}")
+            length = _length(self.sample_rate, duration, length)
+            decays, levels = torch.tensor([float(decay)]), torch.zeros(1)
+            rows = [noise_reverb_ir(band_noise(length, [], self.sample_rate, seed + c), decays, levels, self.sample_rate) for c in range(channels)]
+            ir = torch.stack(rows).float() if channels > 1 else rows[0].float()
         if not isinstance(ir, Tensor) or ir.dim() not in (1, 2) or ir.shape[-1] == 0 or not ir.is_floating_point():
             raise ValueError("ir must be a float tensor (L,) or (channels, L) with L >= 1")
         if not bool(torch.isfinite(ir).all()):
@@ -141,6 +151,11 @@ class ConvolutionReverb(_Convolution):
 
     def impulse_response(self, params):
         return self.ir
+
+    def decay_time(self, start_db: float = -5.0, end_db: float = -25.0) -> Tensor:
+        """RT60 of the learned IR, s, one per IR channel (:func:`ddsp_kit.functional.decay_time`, T20 by default)."""
+        with torch.no_grad():
+            return decay_time(self.ir, self.sample_rate, start_db, end_db)
 
 
 class NoiseReverb(_Convolution):
